@@ -1,0 +1,60 @@
+"""Error reporting from the worker thread: rate-limited, scrubbed of secrets, never through ``logging``.
+
+Writing to ``logging`` from here could feed the handler its own errors (and deadlock on its lock), so the
+default destination is stderr; ``on_error`` replaces it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from .typing import ErrorSink
+
+
+def _stderr(message: str) -> None:
+    stream = sys.stderr
+    if stream is not None:
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+        except Exception:
+            pass
+
+
+class ErrorReporter:
+    """Says each kind of problem at most once per ``interval`` seconds, with a count of what it held back."""
+
+    def __init__(self, name: str, sink: ErrorSink | None, interval: float, scrub: Callable[[str], str]) -> None:
+        self.name = name
+        self._sink = sink or _stderr
+        self._interval = interval
+        self._scrub = scrub
+        self._last: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    def report(self, kind: str, message: str) -> None:
+        """Record ``message`` as the last error and pass it on unless ``kind`` was said less than interval ago."""
+        text = self._scrub(message)
+        now = time.monotonic()
+        with self._lock:
+            self.last_error = f"{kind}: {text}"
+            self.last_error_at = time.time()
+            said_at, held = self._last.get(kind, (float("-inf"), 0))
+            if now - said_at < self._interval:
+                self._last[kind] = (said_at, held + 1)
+                return
+            self._last[kind] = (now, 0)
+        more = f" ({held} more like this held back)" if held else ""
+        try:
+            self._sink(f"kafkalog[{self.name}]: {kind}: {text}{more}")
+        except Exception:
+            pass
+
+    def reset_after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._last = {}

@@ -1,0 +1,99 @@
+"""Where a record goes: its topic (fixed, templated or chosen by a callable) and its message key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigError, ConfigTypeError
+from .typing import Event
+
+_TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
+MAX_TOPIC_LEN = 249
+UNKNOWN = "unknown"
+
+
+def _lookup(event: Event, path: tuple[str, ...]) -> Any:
+    value: Any = event
+    for name in path:
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    return value
+
+
+def _clean_topic(name: str) -> str:
+    cleaned = _TOPIC_CHARS.sub("_", name)[:MAX_TOPIC_LEN]
+    return cleaned if cleaned not in ("", ".", "..") else UNKNOWN
+
+
+def compile_topic(topic: object) -> tuple[str | None, Callable[[Event], str]]:
+    """Check ``topic`` once; return the fixed name (or ``None``) and a function giving each record's topic.
+
+    A template such as ``"logs-{service}-{type}"`` names top-level record keys or ``fields.name`` paths; a
+    missing value renders as ``unknown`` and characters Kafka does not allow in topic names become ``_``.
+    """
+    if callable(topic):
+        chooser: Callable[[Event], Any] = topic
+
+        def call(event: Event) -> str:
+            return _clean_topic(str(chooser(event)))
+
+        return None, call
+    if not isinstance(topic, str):
+        raise ConfigTypeError(
+            f"topic: expected a topic name, a template string or a callable, got {type(topic).__name__}")
+    names = _PLACEHOLDER.findall(topic)
+    literal = _PLACEHOLDER.sub("", topic)
+    if "{" in literal or "}" in literal:
+        raise ConfigError(f"topic: unbalanced braces in template {topic!r}")
+    if _TOPIC_CHARS.search(literal) or not topic or len(topic) > MAX_TOPIC_LEN or topic in (".", ".."):
+        raise ConfigError(
+            f"topic: {topic!r} is not a valid Kafka topic name (1-249 characters of a-z A-Z 0-9 . _ -, "
+            "optionally with {placeholders})")
+    if not names:
+        return topic, lambda event: topic
+    for name in names:
+        if not _FIELD_PATH.match(name):
+            raise ConfigError(f"topic: placeholder {{{name}}} must be a record key or a fields.<name> path")
+    parts = [tuple(name.split(".")) for name in names]
+    template = _PLACEHOLDER.sub("{}", topic)
+
+    def render(event: Event) -> str:
+        values = []
+        for path in parts:
+            value = _lookup(event, path)
+            values.append(UNKNOWN if value is None or value == "" else str(value))
+        return _clean_topic(template.format(*values))
+
+    return None, render
+
+
+def compile_key(key: object) -> Callable[[Event], bytes | None] | None:
+    """Check ``key`` once: ``None``, a record key / ``fields.name`` path, or a callable returning str/bytes/None."""
+    if key is None:
+        return None
+    if callable(key):
+        chooser: Callable[[Event], Any] = key
+
+        def call(event: Event) -> bytes | None:
+            return _to_key_bytes(chooser(event))
+
+        return call
+    if not isinstance(key, str):
+        raise ConfigTypeError(f"key: expected None, a field path or a callable, got {type(key).__name__}")
+    if not _FIELD_PATH.match(key):
+        raise ConfigError(f"key: {key!r} must be a record key (e.g. 'host') or a path such as 'fields.user_id'")
+    path = tuple(key.split("."))
+    return lambda event: _to_key_bytes(_lookup(event, path))
+
+
+def _to_key_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode("utf-8", "backslashreplace")

@@ -1,0 +1,97 @@
+"""What the handler and the sink share: options -> worker, and event -> routed, encoded, queued message."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from ._encode import dumps, encode_event
+from ._records import RecordBuilder
+from ._stats import Stats
+from ._worker import CloseReport, Worker
+from .config import KafkaLogConfig
+from .errors import ConfigTypeError
+from .typing import Event, Message
+
+CLIENT_LOGGER = "kafka"
+
+
+def is_client_logger(name: str) -> bool:
+    """True for kafka-python's own loggers (``kafka`` and ``kafka.*``; not ``kafkalog`` or ``kafka_app``)."""
+    return name == CLIENT_LOGGER or name.startswith("kafka.")
+
+
+def build_config(bootstrap_servers: Any, topic: Any, config: KafkaLogConfig | None,
+                 options: Mapping[str, Any]) -> KafkaLogConfig:
+    """One frozen config from either ``config=`` or the keyword options (not both)."""
+    if config is not None:
+        if bootstrap_servers is not None or topic is not None or options:
+            raise ConfigTypeError("config: pass either config= or the individual options, not both")
+        if not isinstance(config, KafkaLogConfig):
+            raise ConfigTypeError(f"config: expected a KafkaLogConfig, got {type(config).__name__}")
+        return config
+    if bootstrap_servers is None or topic is None:
+        raise ConfigTypeError("bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')")
+    try:
+        return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        allowed = sorted(name for name, f in KafkaLogConfig.__dataclass_fields__.items() if f.init)
+        raise ConfigTypeError(f"{exc}; the options are {allowed}") from None
+
+
+class Shipper:
+    """Routes and encodes events on the caller's thread and queues them for the worker."""
+
+    def __init__(self, config: KafkaLogConfig) -> None:
+        self.config = config
+        self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
+                                     static_fields=config.static_fields)
+        self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
+
+    def own_thread(self) -> bool:
+        """True on the worker's own thread, whose records (client internals) must never be shipped."""
+        return threading.current_thread() is self.worker._thread
+
+    def ship(self, event: Event | str, created: float) -> None:
+        """Queue one record. ``event`` is an event dict, or the text a custom formatter produced."""
+        config = self.config
+        if isinstance(event, str):
+            data: bytes | None = event.encode("utf-8", "backslashreplace")
+            routing: Event = {}
+            if data is not None and len(data) > config.max_message_bytes:
+                data = None
+        else:
+            routing = event
+            if config.oversize == "truncate":
+                encoded = encode_event(event, config.max_message_bytes)
+                data = encoded.data
+                if encoded.truncated and data is not None:
+                    self.worker.count_truncated()
+            else:
+                data = dumps(event)
+                if len(data) > config.max_message_bytes:
+                    data = None
+        if data is None:
+            self.worker.count_drop("too_large")
+            self.worker._reporter.report("too_large", f"a record over max_message_bytes="
+                                                      f"{config.max_message_bytes} was dropped")
+            return
+        topic = config.fixed_topic or config.topic_for(routing)
+        key = config.key_for(routing) if config.key_for is not None else None
+        self.worker.put(Message(topic, key, data, int(created * 1000)))
+
+    def flush(self, timeout: float | None) -> bool:
+        return self.worker.flush(timeout)
+
+    def close(self, timeout: float | None) -> CloseReport:
+        return self.worker.close(timeout)
+
+    def stats(self) -> Stats:
+        return self.worker.stats()
+
+    def describe(self) -> str:
+        topic = self.config.fixed_topic or "<per-record topic>"
+        return f"{topic} @ {','.join(self.config.servers)}"

@@ -1,0 +1,180 @@
+"""Options, frozen and validated once: a bad value raises at construction, naming the option and what is allowed."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from ._encode import dumps
+from ._records import RESERVED_KEYS
+from ._route import compile_key, compile_topic
+from .errors import ConfigError, ConfigTypeError
+from .transports.base import TransportSpec, resolve_transport
+from .typing import ErrorSink, Event, KeyChooser, TopicChooser
+
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+Oversize = Literal["truncate", "drop"]
+OVERFLOW_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
+OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
+_SECRET_WORDS = ("password", "secret", "token", "credential", "sasl.oauthbearer.config")
+MASK = "***"
+
+
+def is_secret_option(name: str) -> bool:
+    """Whether a producer option holds a secret (its value is never shown)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def secret_values(producer_config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The secret strings of a producer config, so error text can be scrubbed of them."""
+    return tuple(str(v) for k, v in producer_config.items() if is_secret_option(k) and v and isinstance(v, str))
+
+
+def masked(producer_config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy safe to print: secret values replaced by ``***``."""
+    return {k: (MASK if is_secret_option(k) and v is not None else v) for k, v in producer_config.items()}
+
+
+def _servers(value: object) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, Sequence) or isinstance(items, (bytes, bytearray)):
+        raise ConfigTypeError(
+            f"bootstrap_servers: expected 'host:port[,host:port]' or a list of them, got {type(value).__name__}")
+    servers = tuple(str(s).strip() for s in items if str(s).strip())
+    if not servers:
+        raise ConfigError("bootstrap_servers: at least one 'host:port' is required")
+    for server in servers:
+        match = _HOST_PORT.match(server)
+        if not match or not 0 < int(match.group(2)) < 65536:
+            raise ConfigError(f"bootstrap_servers: {server!r} is not 'host:port' with a port from 1 to 65535")
+    return servers
+
+
+def _number(name: str, value: Any, *, minimum: float, integer: bool = False,
+            maximum: float | None = None) -> None:
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an int" if integer else "a number of seconds"
+        raise ConfigTypeError(f"{name}: expected {kind}, got {value!r}")
+    number: float = value
+    if number < minimum or (maximum is not None and number > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name}: must be at least {minimum}{upper}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True, repr=False, eq=False)
+class KafkaLogConfig:
+    """Every option of :class:`~kafkalog.KafkaHandler` and :class:`~kafkalog.KafkaSink` (see docs/configuration.md)."""
+
+    bootstrap_servers: str | Sequence[str]
+    topic: str | TopicChooser
+    key: str | KeyChooser | None = None
+    static_fields: Mapping[str, Any] = field(default_factory=dict)
+    default_action: str = "log"
+    hostname: str | None = None
+    transport: str | Callable[..., Any] = "kafka-python"
+    producer_config: Mapping[str, Any] = field(default_factory=dict)
+    queue_max_records: int = 100_000
+    queue_max_bytes: int = 64 * 1024 * 1024
+    overflow: Overflow = "drop_newest"
+    block_timeout: float = 0.05
+    batch_max_records: int = 500
+    linger: float = 0.05
+    retry_backoff: float = 0.1
+    retry_backoff_max: float = 5.0
+    delivery_timeout: float = 120.0
+    close_timeout: float = 5.0
+    flush_timeout: float = 5.0
+    max_message_bytes: int = 1_000_000
+    oversize: Oversize = "truncate"
+    on_error: ErrorSink | None = None
+    error_interval: float = 60.0
+
+    # derived once in __post_init__
+    servers: tuple[str, ...] = field(init=False)
+    host: str = field(init=False)
+    fixed_topic: str | None = field(init=False)
+    topic_for: Callable[[Event], str] = field(init=False)
+    key_for: Callable[[Event], bytes | None] | None = field(init=False)
+    transport_spec: TransportSpec = field(init=False)
+    transport_settings: Mapping[str, Any] = field(init=False)
+    secrets: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        setter = object.__setattr__
+        setter(self, "servers", _servers(self.bootstrap_servers))
+        fixed, chooser = compile_topic(self.topic)
+        setter(self, "fixed_topic", fixed)
+        setter(self, "topic_for", chooser)
+        setter(self, "key_for", compile_key(self.key))
+        self._check_fields()
+        self._check_numbers()
+        if self.overflow not in OVERFLOW_POLICIES:
+            raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
+        if self.oversize not in OVERSIZE_POLICIES:
+            raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
+        if self.on_error is not None and not callable(self.on_error):
+            raise ConfigTypeError("on_error: expected a callable taking one str, or None")
+        if not isinstance(self.producer_config, Mapping):
+            raise ConfigTypeError(
+                f"producer_config: expected a mapping of producer options, got {type(self.producer_config).__name__}")
+        spec = resolve_transport(self.transport)
+        setter(self, "transport_spec", spec)
+        producer_config = {str(k): v for k, v in self.producer_config.items()}
+        setter(self, "producer_config", producer_config)
+        settings = spec.validate(producer_config)
+        settings["bootstrap_servers"] = list(self.servers)
+        setter(self, "transport_settings", settings)
+        setter(self, "secrets", secret_values(producer_config))
+        setter(self, "host", self.hostname or socket.gethostname())
+
+    def _check_fields(self) -> None:
+        if not isinstance(self.static_fields, Mapping):
+            raise ConfigTypeError(f"static_fields: expected a mapping, got {type(self.static_fields).__name__}")
+        static = {str(k): v for k, v in self.static_fields.items()}
+        clash = sorted(RESERVED_KEYS & set(static))
+        if clash:
+            raise ConfigError(f"static_fields: {clash} are record keys; allowed are any other names")
+        if len(dumps(static)) > self.max_message_bytes // 4:
+            raise ConfigError("static_fields: encoded size must be under a quarter of max_message_bytes")
+        object.__setattr__(self, "static_fields", static)
+        if not isinstance(self.default_action, str):
+            raise ConfigTypeError(f"default_action: expected a str, got {type(self.default_action).__name__}")
+        if self.hostname is not None and not isinstance(self.hostname, str):
+            raise ConfigTypeError(f"hostname: expected a str or None, got {type(self.hostname).__name__}")
+
+    def _check_numbers(self) -> None:
+        _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)
+        _number("max_message_bytes", self.max_message_bytes, minimum=1024, integer=True)
+        _number("queue_max_bytes", self.queue_max_bytes, minimum=self.max_message_bytes, integer=True)
+        _number("batch_max_records", self.batch_max_records, minimum=1, integer=True, maximum=100_000)
+        _number("block_timeout", self.block_timeout, minimum=0, maximum=60)
+        _number("linger", self.linger, minimum=0, maximum=10)
+        _number("retry_backoff", self.retry_backoff, minimum=0.001)
+        _number("retry_backoff_max", self.retry_backoff_max, minimum=self.retry_backoff)
+        _number("delivery_timeout", self.delivery_timeout, minimum=0.1)
+        _number("close_timeout", self.close_timeout, minimum=0)
+        _number("flush_timeout", self.flush_timeout, minimum=0)
+        _number("error_interval", self.error_interval, minimum=0)
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            if not f.init:
+                continue
+            value = getattr(self, f.name)
+            if f.name == "producer_config":
+                value = masked(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"KafkaLogConfig({', '.join(shown)})"
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***`` (for error messages that quote client errors)."""
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text

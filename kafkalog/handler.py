@@ -1,0 +1,85 @@
+"""``KafkaHandler``: a stdlib ``logging.Handler`` that ships each record to Kafka as one JSON object."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ._shipper import Shipper, build_config, is_client_logger
+from ._stats import Stats
+from ._worker import CloseReport
+from .config import KafkaLogConfig
+from .formatter import KafkaJsonFormatter
+
+
+class _ClientRecordFilter(logging.Filter):
+    """Drops kafka-python's own records and anything logged on the worker's thread.
+
+    A handler filter runs before ``Handler.handle`` takes the handler lock, so the client's network thread can
+    never wait on that lock (no recursion, no deadlock).
+    """
+
+    def __init__(self, shipper: Shipper) -> None:
+        super().__init__()
+        self._shipper = shipper
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not is_client_logger(record.name) and not self._shipper.own_thread()
+
+
+class KafkaHandler(logging.Handler):
+    """Ships log records to a Kafka topic from a background thread; ``emit()`` never blocks or raises.
+
+    ``KafkaHandler("127.0.0.1:9092", "app-logs", static_fields={"service": "billing"})``; every option of
+    :class:`~kafkalog.KafkaLogConfig` is accepted by keyword (or pass ``config=``). Works with
+    ``logging.config.dictConfig`` and ``fileConfig`` (``args=('host:9092', 'app-logs')``).
+    """
+
+    def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, level: int | str = logging.NOTSET,
+                 config: KafkaLogConfig | None = None, **options: Any) -> None:
+        self._shipper = Shipper(build_config(bootstrap_servers, topic, config, options))
+        super().__init__(level)
+        self.close_report: CloseReport | None = None
+        self.addFilter(_ClientRecordFilter(self._shipper))
+
+    @property
+    def config(self) -> KafkaLogConfig:
+        return self._shipper.config
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            formatter = self.formatter
+            if formatter is None:
+                event: Any = self._shipper.builder.from_logging(record)
+            elif isinstance(formatter, KafkaJsonFormatter):
+                event = formatter.process_log_record(formatter.event(record))
+            else:
+                event = formatter.format(record)
+            self._shipper.ship(event, record.created)
+        except Exception:
+            self._shipper.worker.count_drop("internal_error")
+            self.handleError(record)
+
+    def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """Wait until records logged before this call are delivered or dropped; False if ``timeout`` passed."""
+        return self._shipper.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Drain within ``timeout`` (default ``close_timeout``) and stop; ``close_report`` says what was left."""
+        try:
+            self.close_report = self._shipper.close(timeout)
+        finally:
+            super().close()
+
+    def stats(self) -> Stats:
+        """Counters: delivered, dropped by reason, retried, queue depth, last error."""
+        return self._shipper.stats()
+
+    def __enter__(self) -> KafkaHandler:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<KafkaHandler {self._shipper.describe()} ({logging.getLevelName(self.level)})>"

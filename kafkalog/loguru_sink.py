@@ -1,0 +1,64 @@
+"""``KafkaSink``: a loguru sink, ``logger.add(KafkaSink(...))``.
+
+loguru calls ``write`` for each message and ``stop`` on ``logger.remove()``; it would also call a ``flush``
+method after *every* message, which is why waiting for delivery is spelled :meth:`KafkaSink.drain` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._shipper import Shipper, build_config, is_client_logger
+from ._stats import Stats
+from ._worker import CloseReport
+from .config import KafkaLogConfig
+
+
+def not_from_kafka_client(record: Mapping[str, Any]) -> bool:
+    """A loguru ``filter=`` that keeps kafka-python's records (intercepted from stdlib) out of a sink early."""
+    return not is_client_logger(str(record["name"] or ""))
+
+
+class KafkaSink:
+    """Ships loguru messages to Kafka as JSON records from a background thread; ``write`` never blocks or raises."""
+
+    def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, config: KafkaLogConfig | None = None,
+                 **options: Any) -> None:
+        self._shipper = Shipper(build_config(bootstrap_servers, topic, config, options))
+        self.close_report: CloseReport | None = None
+
+    @property
+    def config(self) -> KafkaLogConfig:
+        return self._shipper.config
+
+    def write(self, message: Any) -> None:
+        """Called by loguru with a formatted message whose ``.record`` is the record to ship."""
+        shipper = self._shipper
+        try:
+            record = message.record
+            if is_client_logger(str(record["name"] or "")) or shipper.own_thread():
+                return
+            shipper.ship(shipper.builder.from_loguru(record), record["time"].timestamp())
+        except Exception as exc:
+            shipper.worker.count_drop("internal_error")
+            shipper.worker._reporter.report("internal_error", f"could not ship a loguru record: {exc!r}")
+
+    def stop(self) -> None:
+        """Called by ``logger.remove()``: drain within ``close_timeout``."""
+        self.close()
+
+    def close(self, timeout: float | None = None) -> CloseReport:
+        """Drain within ``timeout`` (default ``close_timeout``) and stop; returns what was left."""
+        self.close_report = self._shipper.close(timeout)
+        return self.close_report
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until messages written before this call are delivered or dropped; False if ``timeout`` passed."""
+        return self._shipper.flush(timeout)
+
+    def stats(self) -> Stats:
+        return self._shipper.stats()
+
+    def __repr__(self) -> str:
+        return f"<KafkaSink {self._shipper.describe()}>"

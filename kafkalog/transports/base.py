@@ -1,0 +1,46 @@
+"""Choosing a transport by name, lazily: naming one never imports its client library."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, ConfigTypeError
+from ..typing import Transport, TransportFactory
+
+_BUILTIN = {
+    "kafka-python": "kafkalog.transports.kafka_python",
+    "memory": "kafkalog.transports.memory",
+}
+
+
+@dataclass(frozen=True)
+class TransportSpec:
+    """A transport's name, its ``producer_config`` check (run at construction) and its factory (run on the worker)."""
+
+    name: str
+    validate: Callable[[Mapping[str, Any]], dict[str, Any]]
+    factory: TransportFactory
+
+
+def _accept_any(config: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(config)
+
+
+def resolve_transport(transport: object) -> TransportSpec:
+    """A spec for ``"kafka-python"`` (default), ``"confluent"`` or a callable ``settings -> Transport``."""
+    if isinstance(transport, str):
+        module_name = _BUILTIN.get(transport)
+        if module_name is None:
+            raise ConfigError(f"transport: {transport!r} is not one of {sorted(_BUILTIN)} or a callable")
+        module = importlib.import_module(module_name)
+        spec: TransportSpec = module.SPEC
+        return spec
+    if isinstance(transport, Transport):
+        instance = transport
+        return TransportSpec("custom", _accept_any, lambda settings: instance)
+    if callable(transport):
+        return TransportSpec(getattr(transport, "__name__", "custom"), _accept_any, transport)
+    raise ConfigTypeError(f"transport: expected a transport name or a callable, got {type(transport).__name__}")
