@@ -57,11 +57,10 @@ def _servers(value: object) -> tuple[str, ...]:
 
 def _number(name: str, value: Any, *, minimum: float, integer: bool = False,
             maximum: float | None = None) -> None:
-    kinds: tuple[type, ...] = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an int" if integer else "a number of seconds"
         raise ConfigTypeError(f"{name}: expected {kind}, got {value!r}")
-    number: float = value
+    number = float(value)
     if number < minimum or (maximum is not None and number > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise ConfigError(f"{name}: must be at least {minimum}{upper}, got {value!r}")
