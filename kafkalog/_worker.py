@@ -178,8 +178,8 @@ class Worker:
             target = self._counters.enqueued
             if self._settled >= target:
                 return True
-            if threading.current_thread() is self._thread:
-                return False
+            if self.close_report is not None or threading.current_thread() is self._thread:
+                return False  # closed (what is left will not move) or called from the worker itself
         self._wake.set()
         with self._lock:
             while self._settled < target:
@@ -226,7 +226,7 @@ class Worker:
                              timed_out=bool(shutdown_drops + in_flight), elapsed=time.monotonic() - started)
         self.close_report = report
         if report.left:
-            last = self._reporter.last_error or "no error seen"
+            last = self._reporter.last_error or "none yet, still connecting"
             self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered after "
                                               f"{report.elapsed:.1f}s (last error: {last})")
         _live.discard(self)

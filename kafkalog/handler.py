@@ -41,6 +41,10 @@ class KafkaHandler(logging.Handler):
         super().__init__(level)
         self.close_report: CloseReport | None = None
         self.addFilter(_ClientRecordFilter(self._shipper))
+        # Set our own formatter so logging.basicConfig(handlers=[...]) does not put a text formatter on us.
+        self._default_formatter = KafkaJsonFormatter()
+        self._default_formatter.builder = self._shipper.builder
+        self.setFormatter(self._default_formatter)
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -49,7 +53,7 @@ class KafkaHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             formatter = self.formatter
-            if formatter is None:
+            if formatter is self._default_formatter or formatter is None:
                 event: Any = self._shipper.builder.from_logging(record)
             elif isinstance(formatter, KafkaJsonFormatter):
                 event = formatter.process_log_record(formatter.event(record))

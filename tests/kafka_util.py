@@ -1,0 +1,128 @@
+"""Reading back what the code under test wrote to Kafka, for assertions.
+
+Consumers use manual ``assign()`` + ``seek_to_beginning()`` rather than a consumer group: no group join or
+rebalance to wait for, and nothing committed that could hide records from a later read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TopicFactory(Protocol):
+    """Type of the ``make_topic`` fixture."""
+
+    def __call__(self, partitions: int = 1, name: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class ConsumedRecord:
+    """One record as read from the broker (tombstones have ``value == b""``)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    def json(self) -> dict[str, Any]:
+        """The value decoded as a JSON object (fails the test if it is anything else)."""
+        decoded = json.loads(self.value)
+        if not isinstance(decoded, dict):
+            raise AssertionError(f"record value is JSON {type(decoded).__name__}, not an object: {self.value!r}")
+        return decoded
+
+
+def _consumer(bootstrap: str) -> Any:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=100,
+        client_id="kafkalog-tests-reader",
+    )
+
+
+def _partitions(consumer: Any, topic: str, deadline: float) -> list[Any]:
+    """All partitions of ``topic``, waiting for them to appear in metadata (empty if they never do)."""
+    from kafka import TopicPartition
+
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        if time.monotonic() >= deadline:
+            return []
+        time.sleep(0.1)
+
+
+def read_records(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[ConsumedRecord]:
+    """Read ``topic`` from the beginning until ``expected`` records arrived or ``timeout`` passed.
+
+    Returns whatever was read, sorted by (partition, offset), so the caller asserts on it. Once ``expected``
+    is reached it polls ~0.5 s more, so extra (e.g. duplicated) records show up in an exact-count assertion.
+    """
+    deadline = time.monotonic() + timeout
+    consumer = _consumer(bootstrap)
+    records: list[ConsumedRecord] = []
+    try:
+        partitions = _partitions(consumer, topic, deadline)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+
+        def poll(timeout_s: float) -> None:
+            batches = consumer.poll(timeout_ms=max(1, int(timeout_s * 1000)))
+            for batch in batches.values():
+                records.extend(
+                    ConsumedRecord(
+                        topic=msg.topic,
+                        partition=msg.partition,
+                        offset=msg.offset,
+                        key=msg.key,
+                        value=msg.value if msg.value is not None else b"",
+                        timestamp_ms=msg.timestamp,
+                        headers=tuple((k, v if v is not None else b"") for k, v in (msg.headers or ())),
+                    )
+                    for msg in batch
+                )
+
+        while len(records) < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            poll(min(0.5, remaining))
+        if len(records) >= expected:
+            end = time.monotonic() + 0.5
+            while (left := end - time.monotonic()) > 0:
+                poll(left)
+    finally:
+        consumer.close()
+    return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+def count_records(bootstrap: str, topic: str, timeout: float = 30.0) -> int:
+    """Number of records in ``topic``: end minus beginning offsets, summed over partitions.
+
+    Exact for plain topics (no transactions, no compaction, no retention deletes mid-test) and much faster
+    than reading everything.
+    """
+    consumer = _consumer(bootstrap)
+    try:
+        partitions = _partitions(consumer, topic, time.monotonic() + timeout)
+        if not partitions:
+            return 0
+        begin = consumer.beginning_offsets(partitions)
+        end = consumer.end_offsets(partitions)
+        return sum(int(end[tp]) - int(begin[tp]) for tp in partitions)
+    finally:
+        consumer.close()
