@@ -7,14 +7,13 @@ tracked through a weak registry so forgotten handlers can still be collected.
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 import time
-import weakref
 from collections import Counter, deque
 from dataclasses import dataclass
 
+from . import _lifecycle as lifecycle
 from ._report import ErrorReporter
 from ._retry import Backoff
 from ._stats import Counters, Stats
@@ -22,7 +21,6 @@ from .config import KafkaLogConfig
 from .errors import DeliveryError
 from .typing import Message, Transport
 
-_live: weakref.WeakSet[Worker] = weakref.WeakSet()
 _orphans: list[Transport] = []  # a parent's transports in a forked child: never used, closed or collected there
 _IDLE_WAIT = 1.0
 _JOIN_SLACK = 0.5
@@ -38,29 +36,6 @@ class CloseReport:
     elapsed: float
 
 
-def _at_exit() -> None:
-    """Drain every live worker within its close_timeout, all at once, before kafka-python's own exit hooks."""
-    workers = list(_live)
-    for worker in workers:
-        worker.begin_close()
-    for worker in workers:
-        worker.close()
-
-
-def _register_exit_hook() -> None:
-    # atexit runs newest-first: re-registering after each producer is created keeps ours ahead of its hook
-    atexit.unregister(_at_exit)
-    atexit.register(_at_exit)
-
-
-def _after_fork_in_child() -> None:
-    for worker in list(_live):
-        worker._reset_after_fork()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class Worker:
     """Owns the queue, the thread and the transport of one handler or sink."""
 
@@ -72,8 +47,9 @@ class Worker:
         self._reporter = ErrorReporter(name, config.on_error, config.error_interval, config.scrub)
         self._backoff = Backoff(config.retry_backoff, config.retry_backoff_max)
         self._new_process_state()
-        _live.add(self)
-        _register_exit_hook()
+        lifecycle.track(self)
+        if config.handle_sigterm:
+            lifecycle.install_sigterm_handler()
 
     def _new_process_state(self) -> None:
         self._lock = threading.Lock()
@@ -94,7 +70,7 @@ class Worker:
         self._deadline: float | None = None if not self._closed else time.monotonic()
         self._pid = os.getpid()
 
-    def _reset_after_fork(self) -> None:
+    def reset_after_fork(self) -> None:
         """In a forked child: keep the config, start over with a fresh queue, lock, thread and transport."""
         if self._transport is not None:
             _orphans.append(self._transport)
@@ -229,7 +205,7 @@ class Worker:
             last = self._reporter.last_error or "none yet, still connecting"
             self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered after "
                                               f"{report.elapsed:.1f}s (last error: {last})")
-        _live.discard(self)
+        lifecycle.untrack(self)
         return report
 
     def stats(self) -> Stats:
@@ -363,7 +339,7 @@ class Worker:
         self._transport = transport
         self._open_failures = 0
         self._open_error = None
-        _register_exit_hook()
+        lifecycle.register_exit_hook()
         return None
 
     def _settle(self, delivered: int, drops: Counter[str], failed: int, retried: int = 0) -> None:

@@ -93,6 +93,7 @@ class KafkaLogConfig:
     oversize: Oversize = "truncate"
     on_error: ErrorSink | None = None
     error_interval: float = 60.0
+    handle_sigterm: bool = True
 
     # derived once in __post_init__
     servers: tuple[str, ...] = field(init=False)
@@ -117,6 +118,8 @@ class KafkaLogConfig:
             raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
         if self.oversize not in OVERSIZE_POLICIES:
             raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
+        if not isinstance(self.handle_sigterm, bool):
+            raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
             raise ConfigTypeError("on_error: expected a callable taking one str, or None")
         if not isinstance(self.producer_config, Mapping):

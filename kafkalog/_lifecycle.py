@@ -1,0 +1,90 @@
+"""Process lifecycle for every live worker: interpreter exit, SIGTERM, and fork.
+
+Hooks are registered once per process and reach workers through a weak registry, so a handler that is dropped
+without ``close()`` can still be collected.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+import weakref
+from types import FrameType
+from typing import Protocol
+
+
+class Closable(Protocol):
+    def begin_close(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> object: ...
+
+    def reset_after_fork(self) -> None: ...
+
+
+_live: weakref.WeakSet[Closable] = weakref.WeakSet()
+_sigterm_installed = False
+
+
+def track(worker: Closable) -> None:
+    _live.add(worker)
+    register_exit_hook()
+
+
+def untrack(worker: Closable) -> None:
+    _live.discard(worker)
+
+
+def close_all() -> None:
+    """Drain every live worker within its own close_timeout, all at the same time."""
+    workers = list(_live)
+    for worker in workers:
+        worker.begin_close()
+    for worker in workers:
+        worker.close()
+
+
+def register_exit_hook() -> None:
+    """(Re-)register the exit hook so it runs before hooks registered earlier, such as kafka-python's.
+
+    atexit runs newest-first; calling this after each producer is created keeps ours ahead of its ``close(1)``,
+    and ``logging.shutdown`` and loguru's hook, registered at import, always run after ours.
+    """
+    atexit.unregister(close_all)
+    atexit.register(close_all)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Turn SIGTERM into a normal exit (status 143) so atexit drains the queue. Draining right here could
+    # deadlock: the signal may have interrupted the main thread inside one of our own locked sections.
+    raise SystemExit(128 + signum)
+
+
+def install_sigterm_handler() -> bool:
+    """Drain on SIGTERM when nobody else handles it (the default action skips atexit and loses the queue).
+
+    Only from the main thread and only over the default disposition: an application's or server's own handler
+    (gunicorn, celery, uvicorn) is left alone, and those exit through atexit anyway.
+    """
+    global _sigterm_installed
+    if _sigterm_installed:
+        return True
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main interpreter, or no signals here
+        return False
+    _sigterm_installed = True
+    return True
+
+
+def _after_fork_in_child() -> None:
+    for worker in list(_live):
+        worker.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
