@@ -1,0 +1,120 @@
+"""Exit paths in a real subprocess: SIGTERM, sys.exit from a thread, an unhandled exception."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from kafka_util import count_records
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _start(script: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _wait_ready(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+LOG_THEN_WAIT = """
+    import logging, time
+    from kafkalog import KafkaHandler
+    handler = KafkaHandler("{bootstrap}", "{topic}", close_timeout={close_timeout})
+    log = logging.getLogger("svc")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    for i in range({count}):
+        log.info("n=%d", i)
+    print("READY", flush=True)
+    time.sleep(60)
+"""
+
+
+class TestSigterm:
+    def test_sigterm_drains_the_queue(self, kafka_bootstrap: str, topic: str) -> None:
+        """SIGTERM to a process that does not handle it: every queued record is delivered, exit status 143."""
+        proc = _start(LOG_THEN_WAIT.format(bootstrap=kafka_bootstrap, topic=topic, close_timeout=10, count=5_000))
+        _wait_ready(proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert count_records(kafka_bootstrap, topic) == 5_000
+
+    def test_sigterm_with_broker_down_is_bounded_and_reported(self) -> None:
+        """SIGTERM with no broker: exit within close_timeout + 1 s, stderr says how many records were left."""
+        proc = _start(LOG_THEN_WAIT.format(bootstrap=f"127.0.0.1:{_closed_port()}", topic="t", close_timeout=2,
+                                           count=300))
+        _wait_ready(proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        elapsed = time.monotonic() - started
+        stderr = proc.stderr.read() if proc.stderr else ""
+        assert code == 128 + signal.SIGTERM
+        assert elapsed < 2 + 1, elapsed
+        assert "closed with 300 record(s) undelivered" in stderr, stderr
+
+    def test_application_sigterm_handler_is_left_alone(self, kafka_bootstrap: str, topic: str) -> None:
+        """An application's own SIGTERM handler keeps working; records still drain at its exit."""
+        proc = _start(f"""
+            import logging, signal, sys, time
+            signal.signal(signal.SIGTERM, lambda *a: (print("APP HANDLER", flush=True), sys.exit(7)))
+            from kafkalog import KafkaHandler
+            log = logging.getLogger("svc")
+            log.addHandler(KafkaHandler("{kafka_bootstrap}", "{topic}"))
+            log.setLevel(logging.INFO)
+            for i in range(100):
+                log.info("n=%d", i)
+            print("READY", flush=True)
+            time.sleep(60)
+        """)
+        _wait_ready(proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 7
+        assert proc.stdout is not None and "APP HANDLER" in proc.stdout.read()
+        assert count_records(kafka_bootstrap, topic) == 100
+
+
+class TestExitPaths:
+    def test_sys_exit_in_a_thread_and_unhandled_exception(self, kafka_bootstrap: str, topic: str) -> None:
+        """Records from a thread that calls sys.exit, then a crash of the main thread: all delivered."""
+        proc = _start(f"""
+            import logging, sys, threading
+            from kafkalog import KafkaHandler
+            log = logging.getLogger("svc")
+            log.addHandler(KafkaHandler("{kafka_bootstrap}", "{topic}"))
+            log.setLevel(logging.INFO)
+            def work():
+                for i in range(1_000):
+                    log.info("thread n=%d", i)
+                sys.exit(1)
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+            for i in range(1_000):
+                log.info("main n=%d", i)
+            print("READY", flush=True)
+            raise RuntimeError("crash")
+        """)
+        _wait_ready(proc)
+        assert proc.wait(30) == 1
+        assert "RuntimeError: crash" in (proc.stderr.read() if proc.stderr else "")
+        assert count_records(kafka_bootstrap, topic) == 2_000
