@@ -34,8 +34,7 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, (Decimal, UUID, PurePath)):
         return str(obj)
     if isinstance(obj, enum.Enum):
-        value = obj.value
-        return value if isinstance(value, (str, int, float, bool)) else _safe_repr(obj)
+        return obj.value
     if isinstance(obj, Mapping):
         return {str(k): v for k, v in obj.items()}
     if isinstance(obj, (set, frozenset)):
@@ -94,6 +93,8 @@ def sanitize(obj: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) -> 
 
 
 def _key_str(key: Any) -> str:
+    if isinstance(key, float) and not math.isfinite(key):
+        return "null"  # as orjson writes it
     jsonable = to_jsonable(key) if not isinstance(key, (int, float, bool)) and key is not None else key
     return jsonable if isinstance(jsonable, str) else json.dumps(jsonable)
 
@@ -154,7 +155,8 @@ class Encoded:
 
 
 def encode_event(event: Event, limit: int) -> Encoded:
-    """Encode ``event`` within ``limit`` bytes, cutting ``msg``, the stack and then ``fields`` if it is over.
+    """Encode ``event`` within ``limit`` bytes, cutting the longest of ``msg`` and the exception's stack and message
+    first, then replacing ``fields`` if they are what is too big.
 
     A cut record gets ``"truncated": true`` so consumers can tell; a record that still cannot fit gives
     ``data=None`` and is counted as dropped by the caller.
@@ -164,13 +166,18 @@ def encode_event(event: Event, limit: int) -> Encoded:
         return Encoded(data, False)
     cut = dict(event)
     cut["truncated"] = True
-    for path in (("msg",), ("exception", "stack"), ("exception", "message")):
+    if isinstance(cut.get("exception"), dict):
+        cut["exception"] = dict(cut["exception"])
+    for _ in range(8):  # each round cuts the longest text by at least the excess; escaping may need another
         data = dumps(cut)
         over = len(data) - limit
         if over <= 0:
             return Encoded(data, True)
-        _cut_text(cut, path, over)
-    data = dumps(cut)
+        texts = [(parent, key, value) for parent, key, value in _cuttable(cut) if len(value) > _MIN_CUTTABLE]
+        if not texts:
+            break
+        parent, key, value = max(texts, key=lambda item: len(item[2]))
+        parent[key] = _shortened(value, over)
     if len(data) > limit and cut.get("fields"):
         fields_size = len(dumps(cut["fields"]))
         cut["fields"] = {"_truncated": f"{fields_size} bytes of fields dropped: record over {limit} bytes"}
@@ -178,21 +185,25 @@ def encode_event(event: Event, limit: int) -> Encoded:
     return Encoded(data if len(data) <= limit else None, True)
 
 
-def _cut_text(event: Event, path: tuple[str, ...], over: int) -> None:
-    parent: Any = event
-    for name in path[:-1]:
-        child = parent.get(name)
-        if not isinstance(child, dict):
-            return
-        parent = dict(child)
-        event[name] = parent
-    text = parent.get(path[-1])
-    if not isinstance(text, str):
-        return
+_MIN_CUTTABLE = 64  # shorter texts are not worth cutting: the marker alone is ~25 characters
+
+
+def _cuttable(event: Event) -> list[tuple[dict[str, Any], str, str]]:
+    found = []
+    if isinstance(event.get("msg"), str):
+        found.append((event, "msg", event["msg"]))
+    exception = event.get("exception")
+    if isinstance(exception, dict):
+        for key in ("stack", "message"):
+            if isinstance(exception.get(key), str):
+                found.append((exception, key, exception[key]))
+    return found
+
+
+def _shortened(text: str, over: int) -> str:
+    """``text`` cut so its encoded form is at least ``over`` bytes shorter, ending with the truncation marker."""
     raw = _clean_str(text).encode("utf-8")
-    # escaping can make the JSON form longer than the raw text: cut a little more than the excess
-    keep = max(0, len(raw) - over - 64 - over // 8)
-    if keep >= len(raw):
-        return
+    marker_room = len(TRUNCATION_MARKER) + 12
+    keep = max(0, len(raw) - over - marker_room)
     head = raw[:keep].decode("utf-8", "ignore")
-    parent[path[-1]] = head + TRUNCATION_MARKER.format(n=len(raw) - keep)
+    return head + TRUNCATION_MARKER.format(n=len(raw) - len(head.encode("utf-8")))

@@ -70,7 +70,17 @@ def _message(record: logging.LogRecord) -> str:
             args = repr(record.args)
         except Exception:
             args = "<unrepresentable args>"
-        return f"{record.msg!s} [message formatting failed: {type(exc).__name__}: {exc}; args={args}]"
+        return f"{_safe_text(record.msg)} [message formatting failed: {type(exc).__name__}: {exc}; args={args}]"
+
+
+def _safe_text(obj: object) -> str:
+    try:
+        return str(obj)
+    except Exception:
+        try:
+            return repr(obj)
+        except Exception:
+            return f"<unprintable {type(obj).__qualname__}>"
 
 
 class RecordBuilder:
@@ -132,7 +142,7 @@ class RecordBuilder:
             "line": record["line"],
         }
         exc = record["exception"]
-        if exc is not None:
+        if exc is not None and exc.type is not None:
             event["exception"] = exception_info(exc.type, exc.value, exc.traceback)
         if self.static_fields:
             event.update(self.static_fields)

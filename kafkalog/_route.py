@@ -40,7 +40,8 @@ def compile_topic(topic: object) -> tuple[str | None, Callable[[Event], str]]:
         chooser: Callable[[Event], Any] = topic
 
         def call(event: Event) -> str:
-            return _clean_topic(str(chooser(event)))
+            chosen = chooser(event)
+            return _clean_topic(UNKNOWN if chosen is None else str(chosen))
 
         return None, call
     if not isinstance(topic, str):

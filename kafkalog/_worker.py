@@ -91,6 +91,9 @@ class Worker:
             if self._closed:
                 counters.dropped["closed"] += 1
                 return False
+            if size > config.queue_max_bytes:
+                counters.dropped["too_large"] += 1
+                return False
             if (len(self._queue) >= config.queue_max_records
                     or self._queue_bytes + size > config.queue_max_bytes) and not self._make_room(size):
                 counters.dropped["queue_full"] += 1
@@ -298,11 +301,19 @@ class Worker:
                     self._connected = delivered > 0
                     self._reporter.report(first_error.reason, f"{failed} record(s) not delivered: {first_error}")
                 if retry:
-                    self._stop.wait(self._backoff.delay(attempt))
+                    self._pause(self._backoff.delay(attempt))
                     attempt += 1
         finally:
             if outstanding:  # only on an unexpected exception: the records must still be counted
                 self._settle(0, Counter({"internal_error": len(outstanding)}), 0)
+
+    def _pause(self, delay: float) -> None:
+        """Back off before a retry; once closing, never past the close deadline (and never a busy loop)."""
+        if self._deadline is None and not self._stop.wait(delay):
+            return
+        deadline = self._deadline
+        if deadline is not None:
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 
     def _send(self, messages: list[Message]) -> list[BaseException | None]:
         error = self._open() if self._transport is None else None

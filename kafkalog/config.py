@@ -177,6 +177,6 @@ class KafkaLogConfig:
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***`` (for error messages that quote client errors)."""
-        for secret in self.secrets:
+        for secret in sorted(self.secrets, key=len, reverse=True):  # longest first: one may contain another
             text = text.replace(secret, MASK)
         return text

@@ -50,6 +50,16 @@ class KafkaHandler(logging.Handler):
     def config(self) -> KafkaLogConfig:
         return self._shipper.config
 
+    def handle(self, record: logging.LogRecord) -> Any:
+        """Filter, then emit without the handler lock: emit is thread-safe, and with ``overflow="block"`` the lock
+        would make concurrent callers wait behind each other's ``block_timeout``."""
+        result = self.filter(record)
+        if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may return a replacement record
+            record = result
+        if result:
+            self.emit(record)
+        return result
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             formatter = self.formatter
