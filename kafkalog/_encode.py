@@ -168,16 +168,20 @@ def encode_event(event: Event, limit: int) -> Encoded:
     cut["truncated"] = True
     if isinstance(cut.get("exception"), dict):
         cut["exception"] = dict(cut["exception"])
-    for _ in range(8):  # each round cuts the longest text by at least the excess; escaping may need another
+    # texts no longer than the marker are left alone: cutting them would not make the record smaller
+    texts = [(parent, key, _clean_str(value).encode("utf-8")) for parent, key, value in _cuttable(cut)
+             if len(value) > _MARKER_ROOM]
+    for parent, key, _ in texts:
+        parent[key] = ""
+    room = limit - len(dumps(cut)) - len(texts) * _MARKER_ROOM
+    for _ in range(4):  # escaping can make the JSON longer than the raw text: shrink the room and try again
+        for (parent, key, raw), share in zip(texts, _fair_shares([len(raw) for _, _, raw in texts], room),
+                                             strict=True):
+            parent[key] = _shortened(raw, share)
         data = dumps(cut)
-        over = len(data) - limit
-        if over <= 0:
+        if len(data) <= limit:
             return Encoded(data, True)
-        texts = [(parent, key, value) for parent, key, value in _cuttable(cut) if len(value) > _MIN_CUTTABLE]
-        if not texts:
-            break
-        parent, key, value = max(texts, key=lambda item: len(item[2]))
-        parent[key] = _shortened(value, over)
+        room -= len(data) - limit + 16
     if len(data) > limit and cut.get("fields"):
         fields_size = len(dumps(cut["fields"]))
         cut["fields"] = {"_truncated": f"{fields_size} bytes of fields dropped: record over {limit} bytes"}
@@ -185,7 +189,20 @@ def encode_event(event: Event, limit: int) -> Encoded:
     return Encoded(data if len(data) <= limit else None, True)
 
 
-_MIN_CUTTABLE = 64  # shorter texts are not worth cutting: the marker alone is ~25 characters
+_MARKER_ROOM = len(TRUNCATION_MARKER) + 12
+
+
+def _fair_shares(sizes: list[int], room: int) -> list[int]:
+    """Split ``room`` bytes among texts of ``sizes``: short texts keep all they have, long ones share the rest."""
+    shares = [0] * len(sizes)
+    left = max(0, room)
+    pending = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    while pending:
+        fair = left // len(pending)
+        index = pending.pop(0)
+        shares[index] = min(sizes[index], fair)
+        left -= shares[index]
+    return shares
 
 
 def _cuttable(event: Event) -> list[tuple[dict[str, Any], str, str]]:
@@ -200,10 +217,9 @@ def _cuttable(event: Event) -> list[tuple[dict[str, Any], str, str]]:
     return found
 
 
-def _shortened(text: str, over: int) -> str:
-    """``text`` cut so its encoded form is at least ``over`` bytes shorter, ending with the truncation marker."""
-    raw = _clean_str(text).encode("utf-8")
-    marker_room = len(TRUNCATION_MARKER) + 12
-    keep = max(0, len(raw) - over - marker_room)
-    head = raw[:keep].decode("utf-8", "ignore")
+def _shortened(raw: bytes, keep: int) -> str:
+    """The first ``keep`` bytes of ``raw`` (whole characters only), with the truncation marker if anything went."""
+    if keep >= len(raw):
+        return raw.decode("utf-8")
+    head = raw[:max(0, keep)].decode("utf-8", "ignore")
     return head + TRUNCATION_MARKER.format(n=len(raw) - len(head.encode("utf-8")))

@@ -14,10 +14,10 @@ class Backoff:
 
     __slots__ = ("_random", "base", "cap")
 
-    def __init__(self, base: float, cap: float, rand: Callable[[], float] = random.random) -> None:
+    def __init__(self, base: float, cap: float, rand: Callable[[], float] | None = None) -> None:
         self.base = base
         self.cap = cap
-        self._random = rand
+        self._random = rand or random.Random().random  # own generator: never disturbs the app's global seed
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (0 for the first retry)."""
