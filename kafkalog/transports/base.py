@@ -11,6 +11,7 @@ from ..errors import ConfigError, ConfigTypeError
 from ..typing import Transport, TransportFactory
 
 _BUILTIN = {
+    "confluent": "kafkalog.transports.confluent",
     "kafka-python": "kafkalog.transports.kafka_python",
     "memory": "kafkalog.transports.memory",
 }
