@@ -10,6 +10,7 @@ import logging
 import time
 import traceback
 from collections.abc import Mapping
+from itertools import islice
 from types import TracebackType
 from typing import Any
 
@@ -21,8 +22,10 @@ RESERVED_KEYS = frozenset(
 )
 """Top-level keys of the record contract; ``static_fields`` may not use them."""
 
-_LOGRECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", "taskName"}
+_INIT_ATTRS = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
+_N_INIT_ATTRS = len(_INIT_ATTRS)
+_LOGRECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName"}
+_LOWER = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
@@ -96,10 +99,12 @@ class RecordBuilder:
     def from_logging(self, record: logging.LogRecord) -> Event:
         """Event for a stdlib record: extras (``extra=``) go to ``fields``, ``action`` is lifted out of them."""
         attrs = record.__dict__
-        fields = {k: v for k, v in attrs.items() if k not in _LOGRECORD_ATTRS}
+        # extras are set after LogRecord.__init__, so they follow its attributes in __dict__: skip those unread
+        fields = {k: attrs[k] for k in islice(attrs, _N_INIT_ATTRS, None) if k not in _LOGRECORD_ATTRS}
         action = fields.pop("action", self.default_action)
+        levelname = record.levelname
         event: Event = {
-            "type": record.levelname.lower(),
+            "type": _LOWER.get(levelname) or levelname.lower(),
             "action": action if isinstance(action, str) else str(action),
             "time": iso_utc(record.created),
             "msg": _message(record),

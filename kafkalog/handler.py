@@ -12,21 +12,6 @@ from .config import KafkaLogConfig
 from .formatter import KafkaJsonFormatter
 
 
-class _ClientRecordFilter(logging.Filter):
-    """Drops kafka-python's own records and anything logged on the worker's thread.
-
-    A handler filter runs before ``Handler.handle`` takes the handler lock, so the client's network thread can
-    never wait on that lock (no recursion, no deadlock).
-    """
-
-    def __init__(self, shipper: Shipper) -> None:
-        super().__init__()
-        self._shipper = shipper
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not is_client_logger(record.name) and not self._shipper.own_thread()
-
-
 class KafkaHandler(logging.Handler):
     """Ships log records to a Kafka topic from a background thread; ``emit()`` never blocks or raises.
 
@@ -40,7 +25,6 @@ class KafkaHandler(logging.Handler):
         self._shipper = Shipper(build_config(bootstrap_servers, topic, config, options))
         super().__init__(level)
         self.close_report: CloseReport | None = None
-        self.addFilter(_ClientRecordFilter(self._shipper))
         # Set our own formatter so logging.basicConfig(handlers=[...]) does not put a text formatter on us.
         self._default_formatter = KafkaJsonFormatter()
         self._default_formatter.builder = self._shipper.builder
@@ -52,8 +36,13 @@ class KafkaHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter, then emit without the handler lock: emit is thread-safe, and with ``overflow="block"`` the lock
-        would make concurrent callers wait behind each other's ``block_timeout``."""
-        result = self.filter(record)
+        would make concurrent callers wait behind each other's ``block_timeout``.
+
+        kafka-python's own records and anything logged on the worker's thread are dropped first, before any
+        user filter: the client's network thread can never recurse into the handler or wait on it."""
+        if is_client_logger(record.name) or self._shipper.own_thread():
+            return False
+        result: Any = self.filter(record) if self.filters else True
         if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may return a replacement record
             record = result
         if result:
