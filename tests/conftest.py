@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from kafka_util import TopicFactory
 
-from kafkalog.testing import LocalKafka, create_topic
+from kafkalog.testing import LocalKafka, LocalKafkaCluster, create_topic
 
 BOOTSTRAP_ENV = "KAFKALOG_TEST_BOOTSTRAP"
 
@@ -57,6 +57,16 @@ def private_kafka() -> Iterator[LocalKafka]:
     _skip_if_external()
     with LocalKafka() as broker:
         yield broker
+
+
+@pytest.fixture
+def kafka_cluster() -> Iterator[LocalKafkaCluster]:
+    """Three Kafka nodes of the test's own (~10-15 s to start), for replication and failover tests.
+
+    Always started by the suite, even with ``$KAFKALOG_TEST_BOOTSTRAP`` set: tests kill and restart its nodes.
+    """
+    with LocalKafkaCluster(3) as cluster:
+        yield cluster
 
 
 def _topic_name(test_name: str) -> str:

@@ -6,8 +6,11 @@ rebalance to wait for, and nothing committed that could hide records from a late
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,7 +41,7 @@ class ConsumedRecord:
         return decoded
 
 
-def _consumer(bootstrap: str) -> Any:
+def _consumer(bootstrap: str, client_config: Mapping[str, Any] | None = None) -> Any:
     from kafka import KafkaConsumer
 
     return KafkaConsumer(
@@ -48,6 +51,7 @@ def _consumer(bootstrap: str) -> Any:
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
         client_id="kafkalog-tests-reader",
+        **dict(client_config or {}),
     )
 
 
@@ -64,14 +68,21 @@ def _partitions(consumer: Any, topic: str, deadline: float) -> list[Any]:
         time.sleep(0.1)
 
 
-def read_records(bootstrap: str, topic: str, expected: int, timeout: float = 30.0) -> list[ConsumedRecord]:
+def read_records(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 30.0,
+    client_config: Mapping[str, Any] | None = None,
+) -> list[ConsumedRecord]:
     """Read ``topic`` from the beginning until ``expected`` records arrived or ``timeout`` passed.
 
     Returns whatever was read, sorted by (partition, offset), so the caller asserts on it. Once ``expected``
     is reached it polls ~0.5 s more, so extra (e.g. duplicated) records show up in an exact-count assertion.
+    ``client_config`` adds kafka-python consumer options (e.g. SASL/SSL settings for a secure listener).
     """
     deadline = time.monotonic() + timeout
-    consumer = _consumer(bootstrap)
+    consumer = _consumer(bootstrap, client_config)
     records: list[ConsumedRecord] = []
     try:
         partitions = _partitions(consumer, topic, deadline)
@@ -126,3 +137,38 @@ def count_records(bootstrap: str, topic: str, timeout: float = 30.0) -> int:
         return sum(int(end[tp]) - int(begin[tp]) for tp in partitions)
     finally:
         consumer.close()
+
+
+@dataclass(frozen=True)
+class SequenceCheck:
+    """How a stream of sequence numbers read back compares with ``0 .. expected-1`` sent once each."""
+
+    expected: int
+    received: int
+    lost: tuple[int, ...]
+    duplicates: Mapping[int, int]  # sequence number -> extra copies
+    out_of_order: int  # records whose number is lower than the one before (in read order)
+
+    @property
+    def duplicate_count(self) -> int:
+        return sum(self.duplicates.values())
+
+    def summary(self) -> str:
+        lost = f"{len(self.lost)} lost (first {list(self.lost[:10])})" if self.lost else "0 lost"
+        dups = sorted(self.duplicates)[:10]
+        return (f"expected {self.expected}, received {self.received}: {lost}, {self.duplicate_count} duplicate(s)"
+                f"{f' (first {dups})' if dups else ''}, {self.out_of_order} out of order")
+
+
+def check_sequence(seqs: Iterable[int], expected: int) -> SequenceCheck:
+    """Compare sequence numbers (in the order read) against ``range(expected)``."""
+    order = list(seqs)
+    counts = Counter(order)
+    out_of_order = sum(1 for before, after in itertools.pairwise(order) if after < before)
+    return SequenceCheck(
+        expected=expected,
+        received=len(order),
+        lost=tuple(n for n in range(expected) if n not in counts),
+        duplicates={n: c - 1 for n, c in counts.items() if c > 1},
+        out_of_order=out_of_order,
+    )

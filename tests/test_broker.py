@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from kafka_util import TopicFactory, count_records, read_records
 
-from kafkalog.testing import LocalKafka, MissingToolError, fetch_kafka_jars, new_cluster_id
+from kafkalog.testing import (
+    BrokerSecurity,
+    KafkaBrokerError,
+    LocalKafka,
+    LocalKafkaCluster,
+    MissingToolError,
+    SaslUser,
+    TlsFiles,
+    fetch_kafka_jars,
+    make_keystore,
+    new_cluster_id,
+)
 
 
 def _produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -138,3 +153,116 @@ def test_env_overrides_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(MissingToolError):
         fetch_kafka_jars("9.9.9")
+
+
+def test_public_names_resolve() -> None:
+    from kafkalog import testing
+    from kafkalog.testing import broker
+
+    assert all(getattr(testing, name) is not None for name in testing.__all__)
+    assert all(getattr(broker, name) is not None for name in broker.__all__)
+    assert broker.LocalKafka is testing.LocalKafka
+
+
+@pytest.mark.integration
+def test_cli_fetch_only() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "kafkalog.testing.broker", "--fetch-only"],
+        capture_output=True, text=True, timeout=900, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("kafka jars: ")
+    assert Path(result.stdout.split(": ", 1)[1].strip()) == fetch_kafka_jars()
+
+
+def test_secure_listeners_need_security_flag() -> None:
+    broker = LocalKafka()
+    with pytest.raises(KafkaBrokerError, match="security=True"):
+        broker.bootstrap_for("SASL_SSL")
+    with pytest.raises(KafkaBrokerError, match="security=True"):
+        _ = broker.ca_file
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        broker.bootstrap_for("SASL")
+    with pytest.raises(KafkaBrokerError, match="not been started"):
+        LocalKafka(security=True).bootstrap_for("SSL")
+
+
+def test_client_config_uses_kafka_python_names(tmp_path: Path) -> None:
+    from kafka import KafkaProducer
+
+    security = BrokerSecurity(
+        tls=TlsFiles(keystore=tmp_path / "s.p12", ca_file=tmp_path / "ca.pem", password="store-pw"),
+        plain_user=SaslUser("alice", "alice-pw", "PLAIN"),
+        scram_user=SaslUser("carol", "carol-pw", "SCRAM-SHA-256"),
+    )
+    sasl_ssl = security.client_config("SASL_SSL", "SCRAM-SHA-256")
+    assert sasl_ssl == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "carol",
+        "sasl_plain_password": "carol-pw",
+        "ssl_cafile": str(tmp_path / "ca.pem"),
+        "ssl_check_hostname": True,
+    }
+    assert set(sasl_ssl) <= set(KafkaProducer.DEFAULT_CONFIG)
+    assert security.client_config("SSL") == {
+        "security_protocol": "SSL", "ssl_cafile": str(tmp_path / "ca.pem"), "ssl_check_hostname": True}
+    with pytest.raises(ValueError, match="needs mechanism"):
+        security.client_config("SASL_PLAINTEXT")
+    assert "pw" not in repr(security.plain_user) + repr(security.tls)
+    props = security.server_properties()
+    assert props["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256"
+    assert 'user_alice="alice-pw"' in props["listener.name.sasl_ssl.plain.sasl.jaas.config"]
+
+
+def test_make_keystore_gives_a_usable_ca_file(tmp_path: Path) -> None:
+    if shutil.which("java") is None:
+        pytest.skip("no JDK here")
+    started = time.monotonic()
+    files = make_keystore(tmp_path, "a")
+    other = make_keystore(tmp_path, "b")
+    elapsed = time.monotonic() - started
+    assert files.keystore.is_file() and files.keystore.stat().st_size > 1000
+    assert files.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert files.ca_file.read_text() != other.ca_file.read_text()
+    assert files.password != other.password
+    context = ssl.create_default_context(cafile=str(files.ca_file))  # parses as a trust anchor
+    assert context.cert_store_stats()["x509"] == 1
+    assert elapsed < 30
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_cluster_kill_and_restart_a_leader(kafka_cluster: LocalKafkaCluster) -> None:
+    from kafka import KafkaProducer
+
+    cluster = kafka_cluster
+    assert all(cluster.running(n) for n in cluster.node_ids)
+    cluster.create_topic("replicated")
+    info = cluster.partition_info("replicated")
+    assert sorted(info["replicas"]) == [1, 2, 3] and sorted(info["isr"]) == [1, 2, 3]
+    leader = cluster.leader_of("replicated")
+    assert leader in cluster.node_ids
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", reconnect_backoff_max_ms=500)
+    try:
+        producer.send("replicated", value=b"before").get(timeout=30)
+
+        cluster.kill(leader)
+        assert not cluster.running(leader) and cluster.pid(leader) is None
+        deadline = time.monotonic() + 30
+        while cluster.leader_of("replicated") in (leader, -1):
+            assert time.monotonic() < deadline, "no new leader elected within 30 s"
+            time.sleep(0.2)
+        # Two replicas left: min.insync.replicas=2 still holds, so acks=all writes go on.
+        producer.send("replicated", value=b"during").get(timeout=60)
+
+        cluster.restart(leader)
+        assert cluster.running(leader)
+        deadline = time.monotonic() + 30
+        while sorted(cluster.partition_info("replicated")["isr"]) != [1, 2, 3]:
+            assert time.monotonic() < deadline, "restarted node did not rejoin the ISR within 30 s"
+            time.sleep(0.2)
+    finally:
+        producer.close(timeout=5)
+    records = read_records(cluster.bootstrap, "replicated", expected=2)
+    assert [r.value for r in records] == [b"before", b"during"]

@@ -1,46 +1,71 @@
-"""Test helpers: a local Apache Kafka broker started from Maven Central jars (see :mod:`.broker`).
+"""Test helpers: local Apache Kafka brokers started from Maven Central jars.
 
-Names are imported lazily so ``python -m kafkalog.testing.broker`` does not import its own module twice.
+- :class:`LocalKafka` (:mod:`.broker`): one KRaft node; ``security=True`` adds SASL_PLAINTEXT, SSL and SASL_SSL.
+- :class:`LocalKafkaCluster` (:mod:`.cluster`): three nodes for replication and failover tests.
+- :func:`create_topic`, :func:`describe_partition` (:mod:`._admin`), :func:`make_keystore` (:mod:`.security`).
+
+Names are imported lazily so ``python -m kafkalog.testing.broker`` does not import its own module twice, and
+importing this package costs nothing until a name is used.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kafkalog.testing.broker import (
-        DEFAULT_KAFKA_VERSION,
-        BrokerStartError,
-        JarFetchError,
-        KafkaBrokerError,
-        LocalKafka,
-        MissingToolError,
-        create_topic,
-        fetch_kafka_jars,
-        new_cluster_id,
-    )
+    from kafkalog.testing._admin import create_topic, describe_partition
+    from kafkalog.testing._errors import BrokerStartError, JarFetchError, KafkaBrokerError, MissingToolError
+    from kafkalog.testing._jars import DEFAULT_KAFKA_VERSION, fetch_kafka_jars
+    from kafkalog.testing._props import new_cluster_id
+    from kafkalog.testing.broker import LocalKafka
+    from kafkalog.testing.cluster import LocalKafkaCluster
+    from kafkalog.testing.security import BrokerSecurity, SaslUser, TlsFiles, make_keystore
+
+_WHERE = {
+    "DEFAULT_KAFKA_VERSION": "_jars",
+    "fetch_kafka_jars": "_jars",
+    "BrokerStartError": "_errors",
+    "JarFetchError": "_errors",
+    "KafkaBrokerError": "_errors",
+    "MissingToolError": "_errors",
+    "create_topic": "_admin",
+    "describe_partition": "_admin",
+    "new_cluster_id": "_props",
+    "LocalKafka": "broker",
+    "LocalKafkaCluster": "cluster",
+    "BrokerSecurity": "security",
+    "SaslUser": "security",
+    "TlsFiles": "security",
+    "make_keystore": "security",
+}
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
+    "BrokerSecurity",
     "BrokerStartError",
     "JarFetchError",
     "KafkaBrokerError",
     "LocalKafka",
+    "LocalKafkaCluster",
     "MissingToolError",
+    "SaslUser",
+    "TlsFiles",
     "create_topic",
+    "describe_partition",
     "fetch_kafka_jars",
+    "make_keystore",
     "new_cluster_id",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from kafkalog.testing import broker
-
-        value = getattr(broker, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module_name = _WHERE.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

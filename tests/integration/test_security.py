@@ -1,0 +1,316 @@
+"""KafkaHandler against SASL and TLS listeners of a real broker, configured only through ``producer_config``.
+
+One secure broker serves the module (SASL_PLAINTEXT, SSL, SASL_SSL; PLAIN and SCRAM-SHA-256; a keystore made
+with keytool for this run). Records are read back over the broker's PLAINTEXT listener and compared.
+
+The failure cases (wrong password, certificate signed by nobody the client trusts) each run once in a
+module-scoped fixture that records what an application would see; the tests below it assert one property each.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka_util import read_records
+
+from kafkalog import KafkaHandler
+from kafkalog.testing import LocalKafka, make_keystore
+
+pytestmark = pytest.mark.integration
+
+ERROR_INTERVAL = 60.0
+FAST_CALLS = 1_000
+
+
+@pytest.fixture(scope="module")
+def secure_kafka() -> Iterator[LocalKafka]:
+    """A broker with SASL_PLAINTEXT, SSL and SASL_SSL listeners next to PLAINTEXT (~7-10 s to start)."""
+    with LocalKafka(security=True) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="module")
+def untrusted_ca(secure_kafka: LocalKafka, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The certificate of another key pair: a CA file that does not vouch for the broker."""
+    return make_keystore(tmp_path_factory.mktemp("untrusted-tls"), "untrusted").ca_file
+
+
+def _logger(handler: logging.Handler) -> logging.Logger:
+    log = logging.getLogger(f"security-test.{uuid.uuid4().hex[:8]}")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    return log
+
+
+def _producer_config(broker: LocalKafka, case: str, ca_file: Path | None = None) -> dict[str, Any]:
+    """Client settings spelled out with kafka-python's option names, as a user would write them."""
+    plain, scram = broker.users["PLAIN"], broker.users["SCRAM-SHA-256"]
+    ca = str(ca_file or broker.ca_file)
+    configs: dict[str, dict[str, Any]] = {
+        "SASL_PLAINTEXT+PLAIN": {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": plain.name,
+            "sasl_plain_password": plain.password,
+        },
+        "SASL_PLAINTEXT+SCRAM-SHA-256": {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-256",
+            "sasl_plain_username": scram.name,
+            "sasl_plain_password": scram.password,
+        },
+        "SSL": {
+            "security_protocol": "SSL",
+            "ssl_cafile": ca,
+            "ssl_check_hostname": True,
+        },
+        "SASL_SSL+PLAIN": {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": plain.name,
+            "sasl_plain_password": plain.password,
+            "ssl_cafile": ca,
+            "ssl_check_hostname": True,
+        },
+        "SASL_SSL+SCRAM-SHA-256": {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-256",
+            "sasl_plain_username": scram.name,
+            "sasl_plain_password": scram.password,
+            "ssl_cafile": ca,
+            "ssl_check_hostname": True,
+        },
+    }
+    return configs[case]
+
+
+def test_broker_keeps_internal_traffic_on_plaintext(secure_kafka: LocalKafka) -> None:
+    props = dict(
+        line.split("=", 1)
+        for line in (secure_kafka.workdir / "server.properties").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert props["inter.broker.listener.name"] == "PLAINTEXT"
+    assert props["controller.listener.names"] == "CONTROLLER"
+    assert "CONTROLLER:PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+    listeners = props["listeners"].split(",")
+    assert {entry.split("://")[0] for entry in listeners} == {
+        "PLAINTEXT", "CONTROLLER", "SASL_PLAINTEXT", "SSL", "SASL_SSL"}
+    assert "CONTROLLER" not in props["advertised.listeners"]
+    assert secure_kafka.ca_file.is_file() and secure_kafka.ca_file.is_relative_to(secure_kafka.workdir)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["SASL_PLAINTEXT+PLAIN", "SASL_PLAINTEXT+SCRAM-SHA-256", "SSL", "SASL_SSL+PLAIN", "SASL_SSL+SCRAM-SHA-256"],
+)
+def test_records_delivered_over_secure_listener(secure_kafka: LocalKafka, case: str) -> None:
+    protocol = case.partition("+")[0]
+    topic = f"secure-{protocol.lower()}-{uuid.uuid4().hex[:8]}"
+    secure_kafka.create_topic(topic)
+    reports: list[str] = []
+    handler = KafkaHandler(
+        secure_kafka.bootstrap_for(protocol),
+        topic,
+        producer_config=_producer_config(secure_kafka, case),
+        on_error=reports.append,
+    )
+    log = _logger(handler)
+    count = 50
+    try:
+        for seq in range(count):
+            log.info("secure record %d via %s", seq, case, extra={"seq": seq, "case": case})
+        assert handler.flush(30), f"not delivered within 30 s: {handler.stats()}"
+        stats = handler.stats()
+    finally:
+        handler.close(5)
+
+    assert (stats.delivered, stats.dropped, stats.pending) == (count, {}, 0)
+    assert stats.last_error is None and reports == []
+    records = read_records(secure_kafka.bootstrap, topic, count)
+    events = [r.json() for r in records]
+    assert [e["fields"] for e in events] == [{"seq": n, "case": case} for n in range(count)]
+    assert [e["msg"] for e in events] == [f"secure record {n} via {case}" for n in range(count)]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# failure cases
+
+
+@dataclass
+class FailureRun:
+    """What an application sees while the handler cannot get past the broker's security."""
+
+    secret: str  # the password the handler was configured with: it must never be shown
+    call_seconds: float = 0.0
+    emit_raised: list[BaseException] = field(default_factory=list)
+    handle_errors: int = 0
+    first_report_after: float | None = None
+    reports_before_close: list[str] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    stats_text: list[str] = field(default_factory=list)
+    invariant: list[tuple[int, int, int, int]] = field(default_factory=list)  # seen, delivered, dropped, pending
+    last_error: str | None = None
+    handler_repr: str = ""
+    config_repr: str = ""
+    close_seconds: float = 0.0
+    settled_after_close: float = 0.0
+    close_report: str = ""
+
+
+def _fail_run(broker: LocalKafka, case: str, ca_file: Path | None, password: str) -> FailureRun:
+    protocol = case.partition("+")[0]
+    config = _producer_config(broker, case, ca_file)
+    config["sasl_plain_password"] = password
+    run = FailureRun(secret=password)
+    started = time.monotonic()
+
+    def on_error(message: str) -> None:
+        if run.first_report_after is None:
+            run.first_report_after = time.monotonic() - started
+        run.reports.append(message)
+
+    handler = KafkaHandler(broker.bootstrap_for(protocol), f"denied-{uuid.uuid4().hex[:8]}",
+                           producer_config=config, on_error=on_error, error_interval=ERROR_INTERVAL)
+
+    def handle_error(record: logging.LogRecord) -> None:
+        run.handle_errors += 1
+
+    handler.handleError = handle_error  # type: ignore[method-assign]
+    log = _logger(handler)
+
+    def log_burst(count: int) -> float:
+        begin = time.perf_counter()
+        for seq in range(count):
+            try:
+                log.info("denied record %d", seq, extra={"seq": seq})
+            except BaseException as exc:  # the point: nothing may come out of a log call
+                run.emit_raised.append(exc)
+        return time.perf_counter() - begin
+
+    def snapshot() -> None:
+        stats = handler.stats()
+        run.stats_text.append(str(stats))
+        run.invariant.append((stats.seen, stats.delivered, stats.dropped_total, stats.pending))
+
+    try:
+        run.call_seconds = log_burst(FAST_CALLS)
+        snapshot()
+        # Wait for the first failed attempt (and its report), then for a second one: the report must not repeat.
+        deadline = time.monotonic() + 30
+        while handler.stats().failed == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first_failed = handler.stats().failed
+        run.call_seconds = max(run.call_seconds, log_burst(FAST_CALLS))
+        while handler.stats().failed <= first_failed and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.2)
+        snapshot()
+        run.last_error = handler.stats().last_error
+        run.reports_before_close = list(run.reports)
+        run.handler_repr = repr(handler)
+        run.config_repr = repr(handler.config)
+    finally:
+        begin = time.monotonic()
+        handler.close(2)
+        run.close_seconds = time.monotonic() - begin
+    snapshot()
+    run.close_report = repr(handler.close_report)
+    # close() may return while the worker is still inside a blocking client call (bounded by kafka-python's
+    # bootstrap_timeout_ms); what it holds must then settle on its own, and the thread must end.
+    deadline = time.monotonic() + 10
+    while (handler.stats().pending or handler.stats().worker_alive) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.settled_after_close = time.monotonic() - begin
+    snapshot()
+    return run
+
+
+FAILURES = ("wrong_password", "untrusted_certificate")
+
+
+@pytest.fixture(scope="module")
+def failure_runs(secure_kafka: LocalKafka, untrusted_ca: Path) -> dict[str, FailureRun]:
+    """Both failure scenarios, run once each (~10-12 s apiece: kafka-python's bootstrap gives up after 5 s)."""
+    wrong = f"wrong-{uuid.uuid4().hex}"
+    return {
+        # PLAIN on SASL_PLAINTEXT with a password the broker does not know.
+        "wrong_password": _fail_run(secure_kafka, "SASL_PLAINTEXT+PLAIN", None, wrong),
+        # SASL_SSL with the right password, but trusting a CA that did not sign the broker's certificate.
+        "untrusted_certificate": _fail_run(secure_kafka, "SASL_SSL+PLAIN", untrusted_ca,
+                                           secure_kafka.users["PLAIN"].password),
+    }
+
+
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_keeps_log_calls_fast_and_silent(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    run = failure_runs[scenario]
+    assert run.call_seconds < 1.0, f"{FAST_CALLS} log calls took {run.call_seconds:.3f}s"
+    assert run.emit_raised == []
+    assert run.handle_errors == 0
+
+
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_counts_add_up(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    run = failure_runs[scenario]
+    for seen, delivered, dropped, pending in run.invariant:
+        assert seen == delivered + dropped + pending, run.stats_text
+        assert delivered == 0
+    assert run.invariant[-1][0] == 2 * FAST_CALLS
+    assert run.invariant[-1][3] == 0, f"still pending {run.settled_after_close:.1f}s after close: {run.stats_text[-1]}"
+    assert "worker_alive=False" in run.stats_text[-1]
+
+
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_close_is_bounded(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    assert failure_runs[scenario].close_seconds < 3.5
+
+
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_reported_once_per_interval(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    run = failure_runs[scenario]
+    assert run.first_report_after is not None and run.first_report_after < 15, run.reports
+    assert len(run.reports_before_close) == 1, run.reports_before_close
+    assert run.reports_before_close[0].startswith("kafkalog[")
+    shutdown = run.reports[len(run.reports_before_close):]
+    assert len(shutdown) == 1 and "undelivered" in shutdown[0], run.reports
+
+
+_CLEAR = {
+    "wrong_password": re.compile(r"auth|password|credential|sasl", re.IGNORECASE),
+    "untrusted_certificate": re.compile(r"certificate|verif|ssl|tls", re.IGNORECASE),
+}
+
+
+@pytest.mark.parametrize("scenario", ["wrong_password", "untrusted_certificate"])
+def test_failure_last_error_says_what_is_wrong(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    """stats().last_error and the first report name the cause (credentials / certificate), not a timeout."""
+    run = failure_runs[scenario]
+    assert run.last_error is not None
+    assert _CLEAR[scenario].search(run.last_error), run.last_error
+    assert _CLEAR[scenario].search(run.reports_before_close[0]), run.reports_before_close
+
+
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_never_shows_the_password(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    run = failure_runs[scenario]
+    shown = {
+        "repr(handler)": run.handler_repr,
+        "repr(config)": run.config_repr,
+        "str(stats)": "\n".join(run.stats_text),
+        "last_error": run.last_error or "",
+        "reports": "\n".join(run.reports),
+        "close_report": run.close_report,
+    }
+    leaks = [where for where, text in shown.items() if run.secret in text]
+    assert leaks == []
+    assert "sasl_plain_password': '***'" in run.config_repr
