@@ -32,6 +32,9 @@ class Stats:
     worker_alive: bool
     closed: bool
     pid: int
+    spooled: int = 0
+    replayed: int = 0
+    spool_pending: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -39,7 +42,7 @@ class Stats:
 
     @property
     def pending(self) -> int:
-        return self.queue_depth + self.in_flight
+        return self.queue_depth + self.in_flight + self.spool_pending
 
     @property
     def healthy(self) -> bool:
@@ -50,8 +53,8 @@ class Stats:
 class Counters:
     """Mutable counts; each is written under the worker's lock or by the worker thread alone."""
 
-    __slots__ = ("delivered", "dropped", "enqueued", "failed", "last_delivery_at", "retried", "seen",
-                 "truncated")
+    __slots__ = ("delivered", "dropped", "enqueued", "failed", "last_delivery_at", "replayed", "retried", "seen",
+                 "spooled", "truncated")
 
     def __init__(self) -> None:
         self.seen = 0
@@ -60,5 +63,7 @@ class Counters:
         self.failed = 0
         self.retried = 0
         self.truncated = 0
+        self.spooled = 0
+        self.replayed = 0
         self.dropped: Counter[str] = Counter()
         self.last_delivery_at: float | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from . import _lifecycle as lifecycle
 from ._report import ErrorReporter
 from ._retry import Backoff
+from ._spool_pipe import SpoolPipe
 from ._stats import Counters, Stats
 from .config import KafkaLogConfig
 from .errors import DeliveryError
@@ -23,17 +24,20 @@ from .typing import Message, Transport
 
 _orphans: list[Transport] = []  # a parent's transports in a forked child: never used, closed or collected there
 _IDLE_WAIT = 1.0
+_KEPT_BY_SPOOL = frozenset({"auth_failed", "not_authorized", "tls_error", "broker_error", "timeout"})
 _JOIN_SLACK = 0.5
 
 
 @dataclass(frozen=True)
 class CloseReport:
-    """What ``close()`` achieved: ``left`` records were not delivered (dropped as ``shutdown`` or still in flight)."""
+    """What ``close()`` achieved: ``left`` records were not delivered (dropped as ``shutdown`` or still in flight);
+    ``spooled`` records stay in the spool directory for the next process to deliver."""
 
     delivered: int
     left: int
     timed_out: bool
     elapsed: float
+    spooled: int = 0
 
 
 class Worker:
@@ -50,6 +54,8 @@ class Worker:
         lifecycle.track(self)
         if config.handle_sigterm:
             lifecycle.install_sigterm_handler()
+        if config.spool_dir is not None:
+            self._start_thread()  # deliver what earlier processes left in the spool without waiting for a record
 
     def _new_process_state(self) -> None:
         self._lock = threading.Lock()
@@ -67,6 +73,10 @@ class Worker:
         self._open_failures = 0
         self._open_not_before = 0.0
         self._open_error: DeliveryError | None = None
+        self._spool_pending = 0
+        self._spool_ready = threading.Event()  # the spool's pending count is known (or there is no spool)
+        if self.config.spool_dir is None:
+            self._spool_ready.set()
         self._deadline: float | None = None if not self._closed else time.monotonic()
         self._pid = os.getpid()
 
@@ -153,15 +163,17 @@ class Worker:
         """Wait until every record queued before this call is delivered or dropped; False if ``timeout`` passed."""
         timeout = self.config.flush_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
+        if not self._spool_ready.wait(timeout):
+            return False
         with self._lock:
             target = self._counters.enqueued
-            if self._settled >= target:
+            if self._settled >= target and not self._spool_pending:
                 return True
             if self.close_report is not None or threading.current_thread() is self._thread:
                 return False  # closed (what is left will not move) or called from the worker itself
         self._wake.set()
         with self._lock:
-            while self._settled < target:
+            while self._settled < target or self._spool_pending:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -201,12 +213,15 @@ class Worker:
             in_flight = self._in_flight
             delivered = self._counters.delivered
             shutdown_drops = self._counters.dropped.get("shutdown", 0)
+            spooled = self._spool_pending
         report = CloseReport(delivered=delivered, left=shutdown_drops + in_flight,
-                             timed_out=bool(shutdown_drops + in_flight), elapsed=time.monotonic() - started)
+                             timed_out=bool(shutdown_drops + in_flight + spooled), elapsed=time.monotonic() - started,
+                             spooled=spooled)
         self.close_report = report
-        if report.left:
+        if report.left or report.spooled:
             last = self._reporter.last_error or "none yet, still connecting"
-            self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered after "
+            kept = f", {report.spooled} kept in {self.config.spool_dir} for the next start" if report.spooled else ""
+            self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered{kept} after "
                                               f"{report.elapsed:.1f}s (last error: {last})")
         lifecycle.untrack(self)
         return report
@@ -221,12 +236,18 @@ class Worker:
                 queue_bytes=self._queue_bytes, in_flight=self._in_flight,
                 last_error=self._reporter.last_error, last_error_at=self._reporter.last_error_at,
                 last_delivery_at=c.last_delivery_at, connected=self._connected,
-                worker_alive=thread is not None and thread.is_alive(), closed=self._closed, pid=self._pid)
+                worker_alive=thread is not None and thread.is_alive(), closed=self._closed, pid=self._pid,
+                spooled=c.spooled, replayed=c.replayed, spool_pending=self._spool_pending)
 
     # --- the worker thread --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        pipe = SpoolPipe.open(self) if self.config.spool_dir is not None else None
         try:
+            if pipe is not None:
+                pipe.run()
+                return
+            self._spool_ready.set()
             while True:
                 batch = self._take()
                 if batch is None:
@@ -241,13 +262,17 @@ class Worker:
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _take(self) -> list[Message] | None:
-        """The next batch, waiting for records (and ``linger`` to gather more); None once closed and drained."""
+    def _take(self, drain: bool = False) -> list[Message] | None:
+        """The next batch, waiting for records (and ``linger`` to gather more); None once closed and drained.
+
+        ``drain`` (the spool's ingest) keeps taking after the close deadline: writing to disk is quick and is
+        what keeps those records.
+        """
         config = self.config
         while True:
             with self._lock:
                 depth = len(self._queue)
-                if self._deadline is not None and (depth == 0 or self._past_deadline()):
+                if self._deadline is not None and (depth == 0 or (not drain and self._past_deadline())):
                     return None
                 if depth:
                     count = min(depth, config.batch_max_records)
@@ -259,19 +284,26 @@ class Worker:
                     return [message for message, _ in taken]
             self._wake.wait(_IDLE_WAIT)
             self._wake.clear()
-            if config.linger and self._deadline is None and len(self._queue) < config.batch_max_records:
+            if config.linger and not drain and self._deadline is None and len(self._queue) < config.batch_max_records:
                 self._wake.wait(config.linger)
                 self._wake.clear()
 
-    def _deliver(self, batch: list[Message]) -> None:
-        """Send a batch until each record is delivered or dropped with a reason; retry with backoff."""
+    def _deliver(self, batch: list[Message], from_spool: bool = False, replay: bool = False) -> bool:
+        """Send a batch until each record is delivered or dropped with a reason; retry with backoff.
+
+        From the spool there is no give-up time and auth errors are retried (the spool keeps records until the
+        broker takes them); at the close deadline such a batch is left on disk and False is returned.
+        """
         config = self.config
+        queued = not from_spool
         started = time.monotonic()
         outstanding = batch
         attempt = 0
         try:
             while outstanding:
                 if self._past_deadline():
+                    if from_spool:
+                        return False
                     pending, outstanding = outstanding, []
                     self._settle(0, Counter({"shutdown": len(pending)}), 0)
                     break
@@ -287,16 +319,16 @@ class Worker:
                     error = result if isinstance(result, DeliveryError) else DeliveryError(
                         "transport_error", f"{type(result).__name__}: {result}", retriable=True)
                     first_error = first_error or error
-                    if error.retriable:
+                    if error.retriable or (from_spool and error.reason in _KEPT_BY_SPOOL):
                         retry.append(message)
                     else:
                         drops[error.reason] += 1
-                if retry and time.monotonic() - started >= config.delivery_timeout:
+                if retry and queued and time.monotonic() - started >= config.delivery_timeout:
                     drops["delivery_timeout"] += len(retry)
                     retry = []
                 failed = len(outstanding) - delivered
                 outstanding = retry
-                self._settle(delivered, drops, failed, retried=len(retry))
+                self._settle(delivered, drops, failed, retried=len(retry), queued=queued, replay=replay)
                 if first_error is not None:
                     self._connected = delivered > 0
                     self._reporter.report(first_error.reason, f"{failed} record(s) not delivered: {first_error}")
@@ -304,8 +336,9 @@ class Worker:
                     self._pause(self._backoff.delay(attempt))
                     attempt += 1
         finally:
-            if outstanding:  # only on an unexpected exception: the records must still be counted
+            if outstanding and queued:  # only on an unexpected exception: the records must still be counted
                 self._settle(0, Counter({"internal_error": len(outstanding)}), 0)
+        return True
 
     def _pause(self, delay: float) -> None:
         """Back off before a retry; once closing, never past the close deadline (and never a busy loop)."""
@@ -353,11 +386,14 @@ class Worker:
         lifecycle.register_exit_hook()
         return None
 
-    def _settle(self, delivered: int, drops: Counter[str], failed: int, retried: int = 0) -> None:
+    def _settle(self, delivered: int, drops: Counter[str], failed: int, *, retried: int = 0, queued: bool = True,
+                replay: bool = False) -> None:
         with self._lock:
             c = self._counters
             settled = delivered + sum(drops.values())
             c.delivered += delivered
+            if replay:
+                c.replayed += delivered
             c.failed += failed
             c.retried += retried
             if drops:
@@ -365,8 +401,29 @@ class Worker:
             if delivered:
                 c.last_delivery_at = time.time()
                 self._connected = True
-            self._in_flight -= settled
-            self._settled += settled
+            if queued:
+                self._in_flight -= settled
+                self._settled += settled
+            self._changed.notify_all()
+
+    def _spooled(self, taken: int, stored: int, dropped: int, pending: int) -> None:
+        """The ingest thread wrote ``stored`` of ``taken`` queued records to the spool (``dropped``: spool full)."""
+        with self._lock:
+            self._counters.spooled += stored
+            if dropped:
+                self._counters.dropped["spool_full"] += dropped
+            self._in_flight -= taken
+            self._settled += taken
+            self._spool_pending = pending
+            self._changed.notify_all()
+
+    def _spool_changed(self, pending: int, corrupt: int = 0, evicted: int = 0) -> None:
+        with self._lock:
+            self._spool_pending = pending
+            if corrupt:
+                self._counters.dropped["spool_corrupt"] += corrupt
+            if evicted:
+                self._counters.dropped["spool_full"] += evicted
             self._changed.notify_all()
 
     def _close_transport(self) -> None:

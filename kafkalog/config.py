@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,11 @@ class KafkaLogConfig:
     on_error: ErrorSink | None = None
     error_interval: float = 60.0
     handle_sigterm: bool = True
+    spool_dir: str | None = None
+    spool_max_bytes: int = 256 * 1024 * 1024
+    spool_segment_bytes: int = 16 * 1024 * 1024
+    spool_full_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    spool_fsync: bool = False
 
     # derived once in __post_init__
     servers: tuple[str, ...] = field(init=False)
@@ -118,6 +124,7 @@ class KafkaLogConfig:
             raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
         if self.oversize not in OVERSIZE_POLICIES:
             raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
+        self._check_spool()
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
@@ -149,6 +156,21 @@ class KafkaLogConfig:
             raise ConfigTypeError(f"default_action: expected a str, got {type(self.default_action).__name__}")
         if self.hostname is not None and not isinstance(self.hostname, str):
             raise ConfigTypeError(f"hostname: expected a str or None, got {type(self.hostname).__name__}")
+
+    def _check_spool(self) -> None:
+        spool_dir = self.spool_dir
+        if spool_dir is not None:
+            if not isinstance(spool_dir, (str, os.PathLike)) or not os.fspath(spool_dir):
+                raise ConfigTypeError(f"spool_dir: expected a directory path or None, got {spool_dir!r}")
+            object.__setattr__(self, "spool_dir", os.path.abspath(os.fspath(spool_dir)))
+        _number("spool_segment_bytes", self.spool_segment_bytes, minimum=max(1024, self.max_message_bytes + 64),
+                integer=True)
+        _number("spool_max_bytes", self.spool_max_bytes, minimum=self.spool_segment_bytes, integer=True)
+        if self.spool_full_policy not in ("drop_oldest", "drop_newest"):
+            raise ConfigError(f"spool_full_policy: {self.spool_full_policy!r} is not one of "
+                              "['drop_oldest', 'drop_newest']")
+        if not isinstance(self.spool_fsync, bool):
+            raise ConfigTypeError(f"spool_fsync: expected True or False, got {self.spool_fsync!r}")
 
     def _check_numbers(self) -> None:
         _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)

@@ -8,6 +8,7 @@ re-registered after each producer so it runs first).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -115,7 +116,44 @@ def to_delivery_error(exc: BaseException) -> DeliveryError:
         "message_too_large", "auth_failed", "not_authorized", "invalid_topic")
     if isinstance(exc, (ValueError, TypeError)) and not reason.startswith("auth"):
         reason, retriable = "config_error", False
-    return DeliveryError(reason, f"{type(exc).__name__}: {exc}", retriable=retriable)
+    text = str(exc)
+    name = type(exc).__name__
+    return DeliveryError(reason, text if text.startswith(name) else f"{name}: {text}", retriable=retriable)
+
+
+_AUTH_MARKERS = ("authentication failed", "invalid username or password", "saslauthenticationfailed")
+_TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "sslerror", "wrong version number")
+
+
+class _ConnectionErrors(logging.Handler):
+    """Keeps the last connection error kafka-python logs while it bootstraps: it raises only a timeout."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        lowered = text.lower()
+        if any(marker in lowered for marker in _AUTH_MARKERS + _TLS_MARKERS) or self.last is None:
+            self.last = text
+
+    def classify(self, error: DeliveryError) -> DeliveryError:
+        """A clearer error than "Unable to bootstrap" when the log said why (credentials, certificate)."""
+        cause = self.last
+        if error.reason != "timeout" or not cause:
+            return error
+        lowered = cause.lower()
+        if any(marker in lowered for marker in _AUTH_MARKERS):
+            return DeliveryError("auth_failed", f"authentication failed (check the SASL settings): {cause}",
+                                 retriable=False)
+        if any(marker in lowered for marker in _TLS_MARKERS):
+            return DeliveryError("tls_error", f"TLS handshake failed (check ssl_cafile and the broker "
+                                              f"certificate): {cause}", retriable=False)
+        return DeliveryError("broker_unavailable", f"{error}; last connection error: {cause}", retriable=True)
 
 
 class KafkaPythonTransport:
@@ -131,10 +169,15 @@ class KafkaPythonTransport:
         except ImportError as exc:  # pragma: no cover - it is a hard dependency
             raise DeliveryError("config_error", "kafka-python is not installed (pip install kafka-python)",
                                 retriable=False) from exc
+        capture = _ConnectionErrors()
+        client_logger = logging.getLogger("kafka")
+        client_logger.addHandler(capture)
         try:
             self._producer = KafkaProducer(**self._settings)
         except Exception as exc:
-            raise to_delivery_error(exc) from exc
+            raise capture.classify(to_delivery_error(exc)) from exc
+        finally:
+            client_logger.removeHandler(capture)
 
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:
         producer = self._producer

@@ -1,0 +1,575 @@
+"""An on-disk, append-only spool: records the broker could not take yet survive a restart or a crash.
+
+Layout of the spool directory (local filesystem: ``flock`` is not trusted over NFS)::
+
+    <pid>-<startns>-<seq>.seg   a segment: appended to by one writer (one DiskSpool in one process), rotated at
+                                segment_bytes; <pid>-<startns> names the writer, seq (zero-padded) its segments
+    <segment>.pos               the committed read offset: two checksummed slots written alternately, so a crash
+                                mid-write leaves the previous offset whole (cheaper than temp file + os.replace)
+    <segment>.new               a segment being created; left behind only by a crash, removed by a later scan
+
+Locking: a writer holds an exclusive ``flock`` on the segment it is appending to, and gives it up when it rotates.
+A reader claims any other segment (one left by a dead process, a closed spool, or a finished segment of a live
+one, its own included) with a non-blocking exclusive ``flock`` on the segment itself and keeps it until the segment
+is consumed and deleted (the file is unlinked while still locked; a claimant re-checks after locking that the
+path still names the inode it locked). So two processes never replay the same segment at the same time.
+
+Ordering: only the lowest remaining segment of each writer may be claimed, and a segment is deleted only once
+fully committed, so one writer's records are replayed in order even when several processes replay. Between
+writers, the oldest segment goes first by the creation time kept in its header (strictly increasing per writer;
+ties by name): different writers interleave at segment granularity, roughly in time order.
+
+Delivery is at-least-once: :meth:`DiskSpool.read` peeks, :meth:`DiskSpool.commit` persists the offset, and a crash
+in between re-delivers that batch on restart.
+
+Threads and fork: a DiskSpool is not thread-safe; the worker creates it on its own thread, one per process, so
+no handle should cross a fork. If one does, the child notices (the pid changed, or the at-fork hook ran): it
+closes the descriptors it inherited without unlocking them (the parent's locks stay the parent's) and starts
+segments of its own under its own pid. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
+
+from ._spool_segment import (
+    FILE_HEADER,
+    GONE,
+    FrameReader,
+    Segment,
+    close_quietly,
+    count_frames,
+    count_valid_after,
+    create_segment_file,
+    encode_frame,
+    list_directory,
+    lock_segment,
+    peek_created,
+    read_created,
+    read_pos,
+    remove_leftover,
+    write_all,
+    write_pos,
+)
+from .errors import ConfigError, ConfigTypeError
+from .typing import Message
+
+FullPolicy = Literal["drop_newest", "drop_oldest"]
+FULL_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest")
+MIN_SEGMENT_BYTES = 1024
+
+
+class SpoolAppend(NamedTuple):
+    """What :meth:`DiskSpool.append` did with the records it was given: each is in exactly one of the two."""
+
+    stored: int
+    dropped: int
+
+
+class SpoolBatch:
+    """Records returned by :meth:`DiskSpool.read`; hand it back to :meth:`DiskSpool.commit` once delivered."""
+
+    __slots__ = ("_ends", "_segment", "foreign", "messages")
+
+    def __init__(self, messages: list[Message], segment: Segment, ends: list[int], foreign: bool = False) -> None:
+        self.messages = messages
+        self._segment = segment
+        self._ends = ends
+        self.foreign = foreign  # written by another process or an earlier spool: a replay
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __repr__(self) -> str:
+        return f"SpoolBatch({len(self.messages)} record(s) from {self._segment.name})"
+
+
+def _check_int(name: str, value: object, minimum: int, minimum_name: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigTypeError(f"{name}: expected an int, got {type(value).__name__}")
+    if value < minimum:
+        floor = f"{minimum_name} ({minimum})" if minimum_name else str(minimum)
+        raise ConfigError(f"{name}: must be at least {floor}, got {value!r}")
+    return value
+
+
+class DiskSpool:
+    """Segment files in one directory, shared safely by any number of processes (see the module docstring).
+
+    ``corrupt_skipped`` counts records lost to a torn tail or a corrupt frame: the bad frame itself plus the
+    frames with a valid CRC found after it (the rest of a segment after a bad frame is skipped, not trusted).
+    ``dropped_full`` counts records refused (``drop_newest``) or deleted unread (``drop_oldest``) because the
+    directory held ``max_bytes``. ``last_error`` is the text of the latest disk error or corruption found.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 256 * 1024 * 1024,
+                 segment_bytes: int = 16 * 1024 * 1024, full_policy: FullPolicy = "drop_oldest",
+                 fsync: bool = False, rescan_interval: float = 1.0) -> None:
+        """Validate the options (ConfigError/ConfigTypeError naming the option) and create ``directory``.
+
+        Raises OSError only here, when the directory cannot be created, so the caller can go on without a spool;
+        afterwards no method raises on disk errors. ``rescan_interval`` is how often (seconds) ``read`` looks for
+        segments other processes left or released.
+        """
+        if not isinstance(directory, (str, os.PathLike)) or not isinstance(os.fspath(directory), str):
+            raise ConfigTypeError(f"spool_dir: expected a str path, got {type(directory).__name__}")
+        if not os.fspath(directory):
+            raise ConfigError("spool_dir: must not be empty")
+        self.segment_bytes = _check_int("spool_segment_bytes", segment_bytes, MIN_SEGMENT_BYTES)
+        self.max_bytes = _check_int("spool_max_bytes", max_bytes, segment_bytes, "spool_segment_bytes")
+        if full_policy not in FULL_POLICIES:
+            raise ConfigError(f"spool_full_policy: {full_policy!r} is not one of {list(FULL_POLICIES)}")
+        if not isinstance(fsync, bool):
+            raise ConfigTypeError(f"spool_fsync: expected a bool, got {type(fsync).__name__}")
+        if isinstance(rescan_interval, bool) or not isinstance(rescan_interval, (int, float)):
+            raise ConfigTypeError(f"spool_rescan_interval: expected a number, got {type(rescan_interval).__name__}")
+        if not rescan_interval >= 0:
+            raise ConfigError(f"spool_rescan_interval: must be at least 0, got {rescan_interval!r}")
+        self.full_policy: FullPolicy = full_policy
+        self.fsync = fsync
+        self.rescan_interval = float(rescan_interval)
+        self.directory = os.path.abspath(os.fspath(directory))
+        os.makedirs(self.directory, exist_ok=True)
+        if not os.path.isdir(self.directory):
+            raise NotADirectoryError(f"spool_dir: {self.directory!r} is not a directory")
+        self._closed = False
+        self._topics: dict[str, bytes] = {}
+        self._reader = FrameReader()
+        self._new_process_state()
+        _live.add(self)
+        self._scan()
+
+    def _new_process_state(self) -> None:
+        """Fresh identity, index and counters: at construction, and in a forked child."""
+        self._pid = os.getpid()
+        self._writer = f"{self._pid:07d}-{time.time_ns():019d}"
+        self._seq = 0
+        self._last_created = 0
+        self._segments: dict[str, Segment] = {}
+        self._active: Segment | None = None  # the segment this process appends to
+        self._current: Segment | None = None  # the segment read() serves from
+        self._last_scan = float("-inf")
+        self._reader.forget()
+        self.corrupt_skipped = 0
+        self.dropped_full = 0
+        self.last_error: str | None = None
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: drop what was inherited (without unlocking it) and become a new writer."""
+        for segment in self._segments.values():
+            close_quietly(segment.fd)  # never LOCK_UN: the lock is shared with the parent's descriptor
+            segment.fd = None
+        self._new_process_state()
+
+    def _check_pid(self) -> None:
+        if self._pid != os.getpid():
+            self.reset_after_fork()
+
+    def _error(self, what: str, exc: OSError) -> None:
+        self.last_error = f"spool {what}: {exc}"
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    def append(self, messages: Sequence[Message]) -> SpoolAppend:
+        """Store records at the end of the spool; those not stored (full, disk error, unframeable) are counted."""
+        self._check_pid()
+        total = len(messages)
+        if self._closed or not total:
+            return SpoolAppend(0, total)
+        stored = dropped = 0
+        parts: list[bytes] = []
+        pending_bytes = pending_count = 0
+        try:
+            active = self._writable_active()
+            disk = self._disk_bytes()
+            rescanned = False
+            for message in messages:
+                mark = len(parts)
+                try:
+                    size = encode_frame(message, self._topics, parts)
+                except (ValueError, TypeError) as exc:
+                    del parts[mark:]
+                    dropped += 1
+                    self.last_error = f"spool append: record not stored: {exc}"
+                    continue
+                if active.size + pending_bytes + size > self.segment_bytes and \
+                        active.size + pending_bytes > FILE_HEADER.size:
+                    frame = parts[mark:]
+                    del parts[mark:]
+                    self._write(active, parts, pending_count, pending_bytes)
+                    stored += pending_count
+                    parts, pending_bytes, pending_count = frame, 0, 0
+                    mark = 0
+                    active = self._rotate()
+                    disk += FILE_HEADER.size
+                if disk + size > self.max_bytes:
+                    if not rescanned and time.monotonic() - self._last_scan >= self.rescan_interval:
+                        rescanned = True
+                        self._scan()  # other processes may have consumed their share since the last look
+                        disk = self._disk_bytes() + pending_bytes
+                    if disk + size > self.max_bytes and self.full_policy == "drop_oldest":
+                        self._evict(self.max_bytes - size - pending_bytes)
+                        disk = self._disk_bytes() + pending_bytes
+                    if disk + size > self.max_bytes:
+                        del parts[mark:]
+                        dropped += 1
+                        self.dropped_full += 1
+                        continue
+                pending_bytes += size
+                pending_count += 1
+                disk += size
+            if parts:
+                self._write(active, parts, pending_count, pending_bytes)
+                stored += pending_count
+        except OSError as exc:
+            self._error("append", exc)
+            return SpoolAppend(stored, total - stored)  # whatever was not written yet is lost
+        return SpoolAppend(stored, dropped)
+
+    def _writable_active(self) -> Segment:
+        active = self._active
+        if active is not None and active.fd is not None and os.fstat(active.fd).st_nlink == 0:
+            self.last_error = f"spool append: segment {active.name} was deleted by someone else; its records are lost"
+            self._forget(active)
+            active = self._active = None
+        if active is None:
+            active = self._active = self._create_segment()
+        return active
+
+    def _create_segment(self) -> Segment:
+        for _ in range(3):
+            seq = self._seq + 1
+            created = max(time.time_ns(), self._last_created + 1)
+            name = f"{self._writer}-{seq:08d}.seg"
+            path = os.path.join(self.directory, name)
+            try:
+                fd = create_segment_file(path, created, fsync=self.fsync)
+            except FileExistsError:  # another spool of this process started in the same ns: take a new name
+                self._writer = f"{self._pid:07d}-{max(time.time_ns(), created + 1):019d}"
+                self._seq = 0
+                continue
+            self._seq, self._last_created = seq, created
+            segment = Segment(name, path, self._writer, seq, created, fd=fd, active=True)
+            self._segments[name] = segment
+            return segment
+        raise FileExistsError(f"no free segment name in {self.directory}")
+
+    def _write(self, segment: Segment, parts: list[bytes], count: int, size: int) -> None:
+        """One write per batch; on failure cut the file back so no torn record sits before later ones."""
+        fd = segment.fd
+        if fd is None:
+            raise OSError(f"segment {segment.name} is not open")
+        try:
+            write_all(fd, b"".join(parts))
+            if self.fsync:
+                os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, segment.size)
+            except OSError:
+                self._retire(segment)  # cannot cut the torn tail: stop appending after it
+            raise
+        segment.size += size
+        segment.end = segment.size
+        if segment.records is not None:
+            segment.records += count
+
+    def _rotate(self) -> Segment:
+        if self._active is not None:
+            self._retire(self._active)
+        return self._writable_active()
+
+    def _retire(self, segment: Segment) -> None:
+        """Stop appending to ``segment`` and release it, unless read() is serving from it (then the lock stays)."""
+        segment.active = False
+        if self._active is segment:
+            self._active = None
+        if segment is self._current:
+            return
+        if segment.pos >= segment.end:
+            self._finish(segment)  # already consumed: delete it now rather than claim it again later
+        elif segment.fd is not None:
+            os.close(segment.fd)
+            segment.fd = None
+
+    def _disk_bytes(self) -> int:
+        return sum(segment.size for segment in self._segments.values())
+
+    def _evict(self, limit: int) -> None:
+        """``drop_oldest``: delete the oldest whole segments (never the active one) until at most ``limit`` bytes."""
+        for segment in sorted(self._segments.values(), key=lambda s: s.order):
+            if self._disk_bytes() <= limit:
+                return
+            if segment.active:
+                continue
+            if segment.fd is None:
+                try:
+                    if not self._claim(segment):
+                        continue
+                except OSError as exc:
+                    self._error("evict", exc)
+                    continue
+            self.dropped_full += segment.records or 0
+            self._finish(segment)
+
+    # --- reading --------------------------------------------------------------------------------------------
+
+    def read(self, max_records: int) -> SpoolBatch | None:
+        """Up to ``max_records`` of the oldest uncommitted records (all from one segment); None when none.
+
+        Reading does not consume: until :meth:`commit`, the same records are returned again.
+        """
+        self._check_pid()
+        if self._closed or max_records <= 0:
+            return None
+        try:
+            while True:
+                segment = self._select()
+                if segment is None or segment.fd is None:
+                    return None
+                result = self._reader.read(segment, segment.fd, segment.pos, segment.end, max_records)
+                if result.bad_at is not None:
+                    self._mark_bad(segment, result.bad_at, result.reason, len(result.messages))
+                if result.messages:
+                    return SpoolBatch(result.messages, segment, result.ends, segment.writer != self._writer)
+                if not segment.bad:
+                    return None
+        except OSError as exc:
+            self._error("read", exc)
+            return None
+
+    def commit(self, batch: SpoolBatch) -> None:
+        """Those records were delivered: persist the offset after them, delete the segment once fully consumed.
+
+        Committing a batch also commits any records before it; a stale batch (already committed, or from a
+        segment dropped since) is ignored.
+        """
+        self._check_pid()
+        segment = batch._segment
+        if self._closed or self._segments.get(segment.name) is not segment or segment.fd is None:
+            return
+        ends = batch._ends
+        if not ends or ends[-1] <= segment.pos:
+            return
+        done = len(ends) - bisect.bisect_right(ends, segment.pos)
+        segment.pos = ends[-1]
+        if segment.records is not None:
+            segment.records = max(0, segment.records - done)
+        try:
+            if not segment.active and segment.pos >= segment.end:
+                self._finish(segment)
+            else:
+                segment.pos_generation += 1
+                write_pos(segment.path, segment.pos, segment.pos_generation, fsync=self.fsync)
+        except OSError as exc:
+            self._error("commit", exc)
+
+    def _select(self) -> Segment | None:
+        current = self._current
+        if current is not None:
+            if self._segments.get(current.name) is current and current.fd is not None and current.pos < current.end:
+                return current
+            self._current = None
+            if self._segments.get(current.name) is current and not current.active:
+                self._finish(current)  # consumed, or nothing readable left after a bad frame
+        self._current = self._next_segment()
+        return self._current
+
+    def _next_segment(self) -> Segment | None:
+        """The oldest segment that may be read now: the lowest of each writer, claimed without waiting."""
+        if time.monotonic() - self._last_scan >= self.rescan_interval:
+            self._scan()
+        skip: set[str] = set()
+        while True:
+            lowest: dict[str, Segment] = {}
+            for segment in self._segments.values():
+                best = lowest.get(segment.writer)
+                if segment.writer not in skip and (best is None or segment.seq < best.seq):
+                    lowest[segment.writer] = segment
+            if not lowest:
+                return None
+            segment = min(lowest.values(), key=lambda s: s.order)
+            if segment.active:
+                if segment.pos < segment.end:
+                    return segment
+                skip.add(segment.writer)
+                continue
+            if segment.fd is None:
+                try:
+                    claimed = self._claim(segment)
+                except OSError as exc:
+                    self._error(f"claim {segment.name}", exc)
+                    claimed = False
+                if not claimed:
+                    if segment.name in self._segments:  # held elsewhere: its writer's later segments must wait
+                        skip.add(segment.writer)
+                    continue
+            if segment.pos >= segment.end:
+                self._finish(segment)
+                continue
+            return segment
+
+    def _claim(self, segment: Segment) -> bool:
+        """Lock a segment nobody holds, without waiting, and learn its offset and record count.
+
+        False if another process holds it (it stays known) or it is gone (it is forgotten).
+        """
+        locked = lock_segment(segment.path)
+        if locked == GONE:
+            self._forget(segment)
+        if not isinstance(locked, tuple):
+            return False
+        fd, size = locked
+        known = segment.records if segment.writer == self._writer and segment.size == size else None
+        segment.fd = fd
+        segment.size = segment.end = size
+        if read_created(fd) is None:
+            segment.pos = FILE_HEADER.size
+            self._mark_bad(segment, 0, "bad segment header", 0, frames=0)
+            return True
+        saved, segment.pos_generation = read_pos(segment.path) or (FILE_HEADER.size, 0)
+        pos = min(max(FILE_HEADER.size, saved), size)
+        if known is None or pos != segment.pos:  # not ours, or someone else committed part of it meanwhile
+            known = count_frames(fd, pos, size)
+        segment.pos = pos
+        segment.records = known
+        return True
+
+    def _mark_bad(self, segment: Segment, offset: int, reason: str, good: int, frames: int = 1) -> None:
+        """A bad frame at ``offset``: nothing after it in this segment is trusted; count what is skipped."""
+        if segment.bad:
+            return
+        segment.bad = True
+        segment.end = max(segment.pos, offset)
+        segment.records = good
+        skipped = frames
+        if segment.fd is not None:
+            skipped += count_valid_after(segment.fd, offset + 1 if frames else 0, segment.size)
+        self.corrupt_skipped += skipped
+        self.last_error = f"spool segment {segment.name}: {reason} at offset {offset}; {skipped} record(s) skipped"
+        if segment.active:
+            self._retire(segment)
+
+    def _finish(self, segment: Segment) -> None:
+        """Delete a consumed (or dropped) segment while still holding its lock, then its offset file."""
+        try:
+            os.unlink(segment.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # it stays: save how far it was read so that nobody replays it
+            self._error(f"delete {segment.name}", exc)
+            try:
+                segment.pos_generation += 1
+                write_pos(segment.path, segment.pos, segment.pos_generation, fsync=self.fsync)
+            except OSError:
+                pass
+            self._forget(segment)
+            return
+        self._forget(segment)
+        try:
+            os.unlink(segment.path + ".pos")
+        except OSError:
+            pass  # an orphan offset file is removed by a later scan
+
+    def _forget(self, segment: Segment) -> None:
+        close_quietly(segment.fd)
+        segment.fd = None
+        if self._segments.get(segment.name) is segment:
+            del self._segments[segment.name]
+        if self._current is segment:
+            self._current = None
+            self._reader.forget()
+        if self._active is segment:
+            self._active = None
+
+    # --- the directory --------------------------------------------------------------------------------------
+
+    def _scan(self) -> None:
+        """Learn about segments other processes wrote or released; forget those consumed elsewhere."""
+        self._last_scan = time.monotonic()
+        try:
+            found, leftovers = list_directory(self.directory)
+        except OSError as exc:
+            self._error("scan", exc)
+            return
+        for name, match in found.items():
+            segment = self._segments.get(name)
+            if segment is not None and (segment.fd is not None or segment.writer == self._writer):
+                continue  # ours or held by us: memory is the truth
+            path = os.path.join(self.directory, name)
+            try:
+                if segment is None:
+                    created = peek_created(path) or 0  # 0: a bad header sorts first and is dropped when claimed
+                    segment = Segment(name, path, match.group(1), int(match.group(2)), created, records=None)
+                size = os.stat(path).st_size
+                saved = read_pos(path)
+            except OSError as exc:
+                if not isinstance(exc, FileNotFoundError):
+                    self._error(f"scan {name}", exc)
+                continue
+            self._segments[name] = segment
+            segment.size = segment.end = size
+            segment.pos = min(max(FILE_HEADER.size, saved[0] if saved else 0), size)
+        for segment in list(self._segments.values()):
+            if segment.name not in found and segment.fd is None:
+                del self._segments[segment.name]
+        for name in leftovers:
+            remove_leftover(self.directory, name)
+
+    # --- counters and lifecycle -----------------------------------------------------------------------------
+
+    def pending_records(self) -> int:
+        """Uncommitted records this spool has counted: its own segments and the ones it claimed.
+
+        Segments of other processes are counted once claimed (until then they show only in pending_bytes).
+        """
+        self._check_pid()
+        return sum(segment.records or 0 for segment in self._segments.values())
+
+    def pending_bytes(self) -> int:
+        """Uncommitted framed bytes in the directory, as of this spool's last look at segments it does not hold."""
+        self._check_pid()
+        return sum(max(0, segment.end - segment.pos) for segment in self._segments.values())
+
+    def close(self) -> None:
+        """Release every lock and descriptor; what is left stays on disk for the next spool. Idempotent."""
+        self._check_pid()
+        if self._closed:
+            return
+        self._closed = True
+        _live.discard(self)
+        for segment in self._segments.values():
+            close_quietly(segment.fd)
+            segment.fd = None
+        self._active = self._current = None
+        self._reader.forget()
+
+    def __enter__(self) -> DiskSpool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+_live: weakref.WeakSet[DiskSpool] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # Close inherited descriptors at once, so a child that never touches the spool does not keep the parent's
+    # segments locked after the parent exits.
+    for spool in list(_live):
+        spool.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
