@@ -51,13 +51,23 @@ class Shipper:
                                      static_fields=config.static_fields)
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
 
-    def own_thread(self) -> bool:
-        """True on the worker's own thread, whose records (client internals) must never be shipped."""
-        return threading.current_thread() is self.worker._thread
+    def own_thread(self, ident: int | None = None) -> bool:
+        """True on the worker's own threads, whose records (client internals) must never be shipped.
+
+        ``ident`` is the caller's thread id when already known (``LogRecord.thread``), which saves a lookup.
+        """
+        return (threading.get_ident() if ident is None else ident) in self.worker.thread_idents
 
     def ship(self, event: Event | str, created: float) -> None:
         """Queue one record. ``event`` is an event dict, or the text a custom formatter produced."""
         config = self.config
+        if type(event) is dict:  # the common case: a record well under the size limit, encoded once
+            encoded = dumps(event)
+            if len(encoded) <= config.max_message_bytes:
+                topic = config.fixed_topic or config.topic_for(event)
+                key = config.key_for(event) if config.key_for is not None else None
+                self.worker.put(Message(topic, key, encoded, int(created * 1000)))
+                return
         if isinstance(event, str):
             data: bytes | None = event.encode("utf-8", "backslashreplace")
             routing: Event = {}

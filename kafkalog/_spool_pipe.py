@@ -65,6 +65,7 @@ class SpoolPipe:
 
     def _ingest(self) -> None:
         worker = self._worker
+        worker.add_own_thread()
         try:
             while True:
                 batch = worker._take(drain=True)

@@ -68,6 +68,7 @@ class Worker:
         self._settled = 0
         self._counters = Counters()
         self._thread: threading.Thread | None = None
+        self.thread_idents: frozenset[int | None] = frozenset()  # the worker's threads, to filter their records
         self._transport: Transport | None = None
         self._connected = False
         self._open_failures = 0
@@ -242,6 +243,7 @@ class Worker:
     # --- the worker thread --------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self.add_own_thread()
         pipe = SpoolPipe.open(self) if self.config.spool_dir is not None else None
         try:
             if pipe is not None:
@@ -258,6 +260,11 @@ class Worker:
                     self._reporter.report("internal_error", f"{type(exc).__name__}: {exc}")
         finally:
             self._close_transport()
+
+    def add_own_thread(self) -> None:
+        """Mark the calling thread as one of this worker's: what is logged on it is never shipped."""
+        with self._lock:
+            self.thread_idents = self.thread_idents | {threading.get_ident()}
 
     def _past_deadline(self) -> bool:
         return self._deadline is not None and time.monotonic() >= self._deadline

@@ -40,7 +40,7 @@ class KafkaHandler(logging.Handler):
 
         kafka-python's own records and anything logged on the worker's thread are dropped first, before any
         user filter: the client's network thread can never recurse into the handler or wait on it."""
-        if is_client_logger(record.name) or self._shipper.own_thread():
+        if is_client_logger(record.name) or self._shipper.own_thread(record.thread):
             return False
         result: Any = self.filter(record) if self.filters else True
         if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may return a replacement record

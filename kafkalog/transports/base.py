@@ -39,6 +39,8 @@ def resolve_transport(transport: object) -> TransportSpec:
         module = importlib.import_module(module_name)
         spec: TransportSpec = module.SPEC
         return spec
+    if isinstance(transport, type):  # a class: calling it with the settings builds the transport
+        return TransportSpec(transport.__name__, _accept_any, transport)
     if isinstance(transport, Transport):
         instance = transport
         return TransportSpec("custom", _accept_any, lambda settings: instance)
