@@ -61,29 +61,22 @@ class Shipper:
     def ship(self, event: Event | str, created: float) -> None:
         """Queue one record. ``event`` is an event dict, or the text a custom formatter produced."""
         config = self.config
-        if type(event) is dict:  # the common case: a record well under the size limit, encoded once
-            encoded = dumps(event)
-            if len(encoded) <= config.max_message_bytes:
-                topic = config.fixed_topic or config.topic_for(event)
-                key = config.key_for(event) if config.key_for is not None else None
-                self.worker.put(Message(topic, key, encoded, int(created * 1000)))
-                return
+        limit = config.max_message_bytes
+        data: bytes | None
         if isinstance(event, str):
-            data: bytes | None = event.encode("utf-8", "backslashreplace")
             routing: Event = {}
-            if data is not None and len(data) > config.max_message_bytes:
+            data = event.encode("utf-8", "backslashreplace")
+            if len(data) > limit:
                 data = None
         else:
             routing = event
-            if config.oversize == "truncate":
-                encoded = encode_event(event, config.max_message_bytes)
-                data = encoded.data
-                if encoded.truncated and data is not None:
-                    self.worker.count_truncated()
-            else:
-                data = dumps(event)
-                if len(data) > config.max_message_bytes:
-                    data = None
+            data = dumps(event)
+            if len(data) > limit:  # rare: cut it down (or drop it) by the oversize policy
+                data = None
+                if config.oversize == "truncate":
+                    data = encode_event(event, limit).data
+                    if data is not None:
+                        self.worker.count_truncated()
         if data is None:
             self.worker.count_drop("too_large")
             self.worker._reporter.report("too_large", f"a record over max_message_bytes="
