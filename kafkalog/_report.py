@@ -36,6 +36,7 @@ class ErrorReporter:
         self._lock = threading.Lock()
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self.muted = False  # after close(): a worker still finishing a blocked call stays quiet
 
     def report(self, kind: str, message: str) -> None:
         """Record ``message`` as the last error and pass it on unless ``kind`` was said less than interval ago."""
@@ -49,6 +50,8 @@ class ErrorReporter:
                 self._last[kind] = (said_at, held + 1)
                 return
             self._last[kind] = (now, 0)
+            if self.muted:
+                return
         more = f" ({held} more like this held back)" if held else ""
         try:
             self._sink(f"kafkalog[{self.name}]: {kind}: {text}{more}")

@@ -224,6 +224,7 @@ class Worker:
             kept = f", {report.spooled} kept in {self.config.spool_dir} for the next start" if report.spooled else ""
             self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered{kept} after "
                                               f"{report.elapsed:.1f}s (last error: {last})")
+        self._reporter.muted = True
         lifecycle.untrack(self)
         return report
 

@@ -277,12 +277,14 @@ def test_failure_close_is_bounded(failure_runs: dict[str, FailureRun], scenario:
 
 @pytest.mark.parametrize("scenario", FAILURES)
 def test_failure_reported_once_per_interval(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    """Each kind of problem is reported at most once per error_interval, and the close once."""
     run = failure_runs[scenario]
     assert run.first_report_after is not None and run.first_report_after < 15, run.reports
-    assert len(run.reports_before_close) == 1, run.reports_before_close
-    assert run.reports_before_close[0].startswith("kafkalog[")
-    shutdown = run.reports[len(run.reports_before_close):]
-    assert len(shutdown) == 1 and "undelivered" in shutdown[0], run.reports
+    assert all(report.startswith("kafkalog[") for report in run.reports), run.reports
+    kinds = [report.split(": ", 2)[1] for report in run.reports]
+    # under load a first attempt can time out before the handshake (broker_unavailable), then fail as itself
+    assert len(kinds) == len(set(kinds)), run.reports
+    assert kinds.count("shutdown") == 1 and "undelivered" in run.reports[-1], run.reports
 
 
 _CLEAR = {
@@ -297,7 +299,7 @@ def test_failure_last_error_says_what_is_wrong(failure_runs: dict[str, FailureRu
     run = failure_runs[scenario]
     assert run.last_error is not None
     assert _CLEAR[scenario].search(run.last_error), run.last_error
-    assert _CLEAR[scenario].search(run.reports_before_close[0]), run.reports_before_close
+    assert any(_CLEAR[scenario].search(report) for report in run.reports), run.reports
 
 
 @pytest.mark.parametrize("scenario", FAILURES)
