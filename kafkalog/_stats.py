@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+STALL_SECONDS = 10.0
+"""Records pending with no delivery for this long make ``Stats.healthy`` false."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Stats:
     spooled: int = 0
     replayed: int = 0
     spool_pending: int = 0
+    started_at: float = 0.0
 
     @property
     def dropped_total(self) -> int:
@@ -46,8 +51,17 @@ class Stats:
 
     @property
     def healthy(self) -> bool:
-        """True while open and connected, or idle with nothing pending; use it for a readiness check."""
-        return not self.closed and (self.connected or self.pending == 0)
+        """For a readiness probe: open, and either nothing pending or deliveries made in the last STALL_SECONDS.
+
+        A broker that vanishes mid-stream can leave sends hanging without an error for a while; a stall of
+        pending records catches that before any error is reported.
+        """
+        if self.closed:
+            return False
+        if self.pending == 0:
+            return True
+        last_progress = self.last_delivery_at if self.last_delivery_at is not None else self.started_at
+        return self.connected and time.time() - last_progress < STALL_SECONDS
 
 
 class Counters:

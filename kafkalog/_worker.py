@@ -80,6 +80,7 @@ class Worker:
             self._spool_ready.set()
         self._deadline: float | None = None if not self._closed else time.monotonic()
         self._pid = os.getpid()
+        self._started_at = time.time()
 
     def reset_after_fork(self) -> None:
         """In a forked child: keep the config, start over with a fresh queue, lock, thread and transport."""
@@ -239,7 +240,8 @@ class Worker:
                 last_error=self._reporter.last_error, last_error_at=self._reporter.last_error_at,
                 last_delivery_at=c.last_delivery_at, connected=self._connected,
                 worker_alive=thread is not None and thread.is_alive(), closed=self._closed, pid=self._pid,
-                spooled=c.spooled, replayed=c.replayed, spool_pending=self._spool_pending)
+                spooled=c.spooled, replayed=c.replayed, spool_pending=self._spool_pending,
+                started_at=self._started_at)
 
     # --- the worker thread --------------------------------------------------------------------------------
 

@@ -68,15 +68,21 @@ class TestOutages:
         up = _timed_calls(log, 0, 3_000)
         assert handler.flush(30)
         private_kafka.kill()
+        assert handler.stats().healthy
         down = _timed_calls(log, 3_000, 3_000)
         time.sleep(2)  # the worker is now retrying against a dead broker
         down += _timed_calls(log, 6_000, 1_000)
+        deadline = time.monotonic() + 15
+        while handler.stats().healthy and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not handler.stats().healthy, "a dead broker with records pending must read as unhealthy"
         private_kafka.restart()
         after = _timed_calls(log, 7_000, 3_000)
         assert handler.flush(120), handler.stats()
         _assert_accounted(handler)
         stats = handler.stats()
         handler.close()
+        assert stats.healthy
         assert stats.dropped == {}
         assert stats.delivered == 10_000
         records = read_records(private_kafka.bootstrap, topic, 10_000, timeout=60)
