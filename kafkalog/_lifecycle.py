@@ -7,8 +7,10 @@ without ``close()`` can still be collected.
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import signal
+import sys
 import threading
 import weakref
 from types import FrameType
@@ -82,9 +84,44 @@ def install_sigterm_handler() -> bool:
     return True
 
 
+_importing = threading.Condition()
+_imports_running = 0
+
+
+def import_client(names: tuple[str, ...]) -> None:
+    """Import a client library on a worker thread, in a way a fork cannot cut in half.
+
+    A fork in the middle of an import leaves the child a half-initialised module it can never finish (the
+    importing thread does not exist there), e.g. gunicorn --preload forking while the master's first record
+    loads kafka-python. The before-fork hook waits for imports running here to finish.
+    """
+    global _imports_running
+    missing = [name for name in names if name not in sys.modules]
+    if not missing:
+        return
+    with _importing:
+        _imports_running += 1
+    try:
+        for name in missing:
+            importlib.import_module(name)
+    finally:
+        with _importing:
+            _imports_running -= 1
+            _importing.notify_all()
+
+
+def _before_fork() -> None:
+    with _importing:
+        _importing.wait_for(lambda: _imports_running == 0, timeout=_FORK_IMPORT_WAIT)
+
+
 def _after_fork_in_child() -> None:
+    global _importing, _imports_running
+    _importing = threading.Condition()
+    _imports_running = 0
     for worker in list(_live):
         worker.reset_after_fork()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+_FORK_IMPORT_WAIT = 10.0
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

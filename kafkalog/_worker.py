@@ -380,7 +380,9 @@ class Worker:
         if now < self._open_not_before and self._open_error is not None:
             return self._open_error
         try:
-            transport = self.config.transport_spec.factory(self.config.transport_settings)
+            spec = self.config.transport_spec
+            lifecycle.import_client(spec.client_modules)
+            transport = spec.factory(self.config.transport_settings)
             transport.open()
         except Exception as exc:
             error = exc if isinstance(exc, DeliveryError) else DeliveryError(

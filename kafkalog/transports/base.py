@@ -24,6 +24,7 @@ class TransportSpec:
     name: str
     validate: Callable[[Mapping[str, Any]], dict[str, Any]]
     factory: TransportFactory
+    client_modules: tuple[str, ...] = ()  # imported by the worker before open(), never cut in half by a fork
 
 
 def _accept_any(config: Mapping[str, Any]) -> dict[str, Any]:

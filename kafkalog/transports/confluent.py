@@ -553,4 +553,4 @@ def _build(settings: Mapping[str, Any]) -> ConfluentTransport:
     return ConfluentTransport(settings)
 
 
-SPEC = TransportSpec("confluent", validate, _build)
+SPEC = TransportSpec("confluent", validate, _build, client_modules=("confluent_kafka",))

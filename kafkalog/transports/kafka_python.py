@@ -224,4 +224,4 @@ def _build(settings: Mapping[str, Any]) -> KafkaPythonTransport:
     return KafkaPythonTransport(settings)
 
 
-SPEC = TransportSpec("kafka-python", validate, _build)
+SPEC = TransportSpec("kafka-python", validate, _build, client_modules=("kafka",))
