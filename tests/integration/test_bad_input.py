@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka_util import read_records
+from support import isolated_logger
 
 from kafkalog import KafkaHandler
 
@@ -36,18 +37,13 @@ extra_names = st.text(min_size=1, max_size=12).filter(
                                                                                                        "asctime"))
 
 
-def _logger(name: str, handler: logging.Handler) -> logging.Logger:
-    log = logging.Logger(name)  # not registered: keeps pytest's capture handlers away
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
-    return log
 
 
 class TestHypothesisAgainstBroker:
     def test_arbitrary_messages_args_and_extras(self, kafka_bootstrap: str, topic: str) -> None:
         """Arbitrary msg/args/extras: each call returns normally; each record arrives as JSON or is counted."""
         handler = KafkaHandler(kafka_bootstrap, topic, handle_sigterm=False)
-        log = _logger("fuzz", handler)
+        log = isolated_logger("fuzz", handler)
         sent: list[int] = []
 
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -83,7 +79,7 @@ class TestHugeRecords:
     def test_oversize_record_is_truncated_and_arrives(self, kafka_bootstrap: str, topic: str) -> None:
         """A 5 MB message with a 3 MB stack (broker limit ~1 MB) arrives cut, marked, under max_message_bytes."""
         handler = KafkaHandler(kafka_bootstrap, topic, handle_sigterm=False)
-        log = _logger("huge", handler)
+        log = isolated_logger("huge", handler)
         try:
             raise ValueError("x" * 3_000_000)
         except ValueError:
@@ -105,7 +101,7 @@ class TestHugeRecords:
         errors: list[str] = []
         handler = KafkaHandler(kafka_bootstrap, topic, max_message_bytes=3_000_000, on_error=errors.append,
                                handle_sigterm=False)
-        log = _logger("rejected", handler)
+        log = isolated_logger("rejected", handler)
         log.info("z" * 2_000_000)
         log.info("small one after")
         assert handler.flush(60)

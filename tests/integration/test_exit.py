@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from kafka_util import count_records
+from support import python_script, unused_port
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(script: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def _wait_ready(proc: subprocess.Popen[str]) -> None:
@@ -29,10 +21,6 @@ def _wait_ready(proc: subprocess.Popen[str]) -> None:
     assert line.strip() == "READY", (line, proc.stderr.read() if proc.stderr else "")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 LOG_THEN_WAIT = """
@@ -52,7 +40,8 @@ LOG_THEN_WAIT = """
 class TestSigterm:
     def test_sigterm_drains_the_queue(self, kafka_bootstrap: str, topic: str) -> None:
         """SIGTERM to a process that does not handle it: every queued record is delivered, exit status 143."""
-        proc = _start(LOG_THEN_WAIT.format(bootstrap=kafka_bootstrap, topic=topic, close_timeout=10, count=5_000))
+        proc = python_script(LOG_THEN_WAIT.format(bootstrap=kafka_bootstrap, topic=topic, close_timeout=10,
+                                                  count=5_000))
         _wait_ready(proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 128 + signal.SIGTERM
@@ -60,7 +49,7 @@ class TestSigterm:
 
     def test_sigterm_with_broker_down_is_bounded_and_reported(self) -> None:
         """SIGTERM with no broker: exit within close_timeout + 1 s, stderr says how many records were left."""
-        proc = _start(LOG_THEN_WAIT.format(bootstrap=f"127.0.0.1:{_closed_port()}", topic="t", close_timeout=2,
+        proc = python_script(LOG_THEN_WAIT.format(bootstrap=f"127.0.0.1:{unused_port()}", topic="t", close_timeout=2,
                                            count=300))
         _wait_ready(proc)
         started = time.monotonic()
@@ -74,7 +63,7 @@ class TestSigterm:
 
     def test_application_sigterm_handler_is_left_alone(self, kafka_bootstrap: str, topic: str) -> None:
         """An application's own SIGTERM handler keeps working; records still drain at its exit."""
-        proc = _start(f"""
+        proc = python_script(f"""
             import logging, signal, sys, time
             signal.signal(signal.SIGTERM, lambda *a: (print("APP HANDLER", flush=True), sys.exit(7)))
             from kafkalog import KafkaHandler
@@ -96,7 +85,7 @@ class TestSigterm:
 class TestExitPaths:
     def test_sys_exit_in_a_thread_and_unhandled_exception(self, kafka_bootstrap: str, topic: str) -> None:
         """Records from a thread that calls sys.exit, then a crash of the main thread: all delivered."""
-        proc = _start(f"""
+        proc = python_script(f"""
             import logging, sys, threading
             from kafkalog import KafkaHandler
             log = logging.getLogger("svc")

@@ -15,16 +15,13 @@ from pathlib import Path
 
 import pytest
 from kafka_util import read_records
+from support import unused_port
 
 pytestmark = pytest.mark.integration
 WORKERS = 4
 REQUESTS = 200
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -58,7 +55,7 @@ class TestGunicornPreload:
                 start_response("200 OK", [("Content-Type", "text/plain")])
                 return [str(os.getpid()).encode()]
         """))
-        port = _free_port()
+        port = unused_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--preload", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}",
              "--graceful-timeout", "10", "kl_app:app"],

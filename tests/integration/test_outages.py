@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 from kafka_util import read_records
+from support import isolated_logger
 
 from kafkalog import KafkaHandler
 from kafkalog.testing import LocalKafka
@@ -19,12 +20,6 @@ from kafkalog.testing import LocalKafka
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _logger(name: str, handler: logging.Handler) -> logging.Logger:
-    log = logging.getLogger(name)
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    return log
 
 
 def _timed_calls(log: logging.Logger, start: int, count: int) -> list[float]:
@@ -46,7 +41,7 @@ class TestOutages:
         """Records logged while the broker is down are all delivered once it comes up, in order."""
         private_kafka.kill()
         handler = KafkaHandler(private_kafka.bootstrap, "outage-start", delivery_timeout=120)
-        log = _logger("outage.start", handler)
+        log = isolated_logger("outage.start", handler)
         costs = _timed_calls(log, 0, 2_000)
         assert sum(costs) < 1.0
         assert handler.stats().delivered == 0
@@ -64,7 +59,7 @@ class TestOutages:
         topic = "outage-kill"
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic, delivery_timeout=120)
-        log = _logger("outage.kill", handler)
+        log = isolated_logger("outage.kill", handler)
         up = _timed_calls(log, 0, 3_000)
         assert handler.flush(30)
         private_kafka.kill()
@@ -104,7 +99,7 @@ class TestOutages:
         topic = "outage-bound"
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic, queue_max_records=1_000, batch_max_records=100)
-        log = _logger("outage.bound", handler)
+        log = isolated_logger("outage.bound", handler)
         log.info("warm-up", extra={"seq": -1})
         assert handler.flush(30)
         private_kafka.kill()
@@ -128,7 +123,7 @@ class TestOutages:
         topic = "outage-slow"
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic)
-        log = _logger("outage.slow", handler)
+        log = isolated_logger("outage.slow", handler)
         up = _timed_calls(log, 0, 2_000)
         assert handler.flush(30)
         assert private_kafka.pid is not None

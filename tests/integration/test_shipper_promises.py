@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from kafka_util import count_records, read_records
+from support import python_script, unused_port
 
 from kafkalog import KafkaHandler
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(script: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
     """Run ``script`` in a fresh interpreter; returns the result and the seconds from its 'MARK' line to exit."""
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = python_script(script)
     assert proc.stdout is not None
     marked = None
     lines = []
@@ -49,7 +38,7 @@ def _run(script: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess
 class TestBrokerUnreachable:
     def test_app_never_waits_and_exit_is_bounded(self) -> None:
         """No broker: construction returns at once, 1,000 calls take well under 1 s, exit within close_timeout+1 s."""
-        port = _closed_port()
+        port = unused_port()
         result, exit_seconds = _run(f"""
             import logging, time
             t0 = time.perf_counter()

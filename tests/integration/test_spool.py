@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
-import socket
-import subprocess
-import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from kafka_util import read_records
+from support import isolated_logger, python_script, unused_port
 
 from kafkalog import KafkaHandler
 from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def _python(script: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
-def _logger(name: str, handler: logging.Handler) -> logging.Logger:
-    log = logging.Logger(name)
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return log
 
 
 LOG_DOWN = """
@@ -75,14 +57,14 @@ class TestSpoolAcrossProcesses:
                                                                   tmp_path: Path) -> None:
         """Broker unreachable at exit: records stay on disk; the next process delivers them first, in order."""
         spool = tmp_path / "spool"
-        proc = _python(LOG_DOWN.format(port=_closed_port(), topic=topic, spool=spool, count=3_000, writer="a",
+        proc = python_script(LOG_DOWN.format(port=unused_port(), topic=topic, spool=spool, count=3_000, writer="a",
                                        after="sys.exit(0)"))
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "READY 3000" in out
         assert "3000 kept in" in err, err
         handler = KafkaHandler(kafka_bootstrap, topic, spool_dir=str(spool), handle_sigterm=False)
-        log = _logger("next", handler)
+        log = isolated_logger("next", handler)
         log.info("new", extra={"seq": 3_000, "writer": "b"})
         assert handler.flush(60), handler.stats()
         stats = handler.stats()
@@ -94,7 +76,7 @@ class TestSpoolAcrossProcesses:
     def test_sigkill_after_spooling_loses_nothing(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
         """SIGKILL once records are on disk: the next start delivers every one of them."""
         spool = tmp_path / "spool"
-        proc = _python(LOG_DOWN.format(port=_closed_port(), topic=topic, spool=spool, count=5_000, writer="a",
+        proc = python_script(LOG_DOWN.format(port=unused_port(), topic=topic, spool=spool, count=5_000, writer="a",
                                        after="time.sleep(60)"))
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("READY 5000")
@@ -110,7 +92,7 @@ class TestSpoolAcrossProcesses:
     def test_two_processes_share_one_spool(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
         """Two writers on one directory while the broker is unreachable; a third process delivers both, in order."""
         spool = tmp_path / "spool"
-        procs = [_python(LOG_DOWN.format(port=_closed_port(), topic=topic, spool=spool, count=2_000, writer=w,
+        procs = [python_script(LOG_DOWN.format(port=unused_port(), topic=topic, spool=spool, count=2_000, writer=w,
                                          after="sys.exit(0)")) for w in ("a", "b")]
         for proc in procs:
             _, err = proc.communicate(timeout=60)
@@ -133,7 +115,7 @@ class TestSpoolOutage:
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic, spool_dir=str(tmp_path / "spool"),
                                queue_max_records=10_000, handle_sigterm=False)
-        log = _logger("spool.kill", handler)
+        log = isolated_logger("spool.kill", handler)
         for seq in range(20_000):
             if seq == 5_000:
                 private_kafka.kill()
@@ -153,9 +135,9 @@ class TestSpoolOutage:
 
     def test_full_queue_spills_to_disk_instead_of_dropping(self, tmp_path: Path) -> None:
         """Broker down, 100,000 records into a 10,000-record queue: all end up on disk, none dropped."""
-        handler = KafkaHandler(f"127.0.0.1:{_closed_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
+        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
                                queue_max_records=10_000, handle_sigterm=False, close_timeout=1)
-        log = _logger("spill", handler)
+        log = isolated_logger("spill", handler)
         started = time.perf_counter()
         for seq in range(100_000):
             log.info("seq %d", seq, extra={"seq": seq})
