@@ -39,7 +39,10 @@ extra_names = st.text(min_size=1, max_size=12).filter(
 
 
 
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
 class TestHypothesisAgainstBroker:
+    """kafka-python's network thread uses ``random`` for its backoff jitter, hence the filter."""
+
     def test_arbitrary_messages_args_and_extras(self, kafka_bootstrap: str, topic: str) -> None:
         """Arbitrary msg/args/extras: each call returns normally; each record arrives as JSON or is counted."""
         handler = KafkaHandler(kafka_bootstrap, topic, handle_sigterm=False)
