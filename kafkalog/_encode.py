@@ -49,7 +49,7 @@ def _safe_repr(obj: Any) -> str:
         text = repr(obj)
     except Exception as exc:  # a broken __repr__ must not lose the record
         return f"<unrepresentable {type(obj).__qualname__}: {type(exc).__name__}>"
-    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + TRUNCATION_MARKER.format(n=len(text) - _MAX_REPR)
+    return text if len(text) <= _MAX_REPR else text[:_MAX_REPR] + f"...[truncated {len(text) - _MAX_REPR} characters]"
 
 
 def _safe_str(obj: Any) -> str:
@@ -173,7 +173,12 @@ def encode_event(event: Event, limit: int) -> Encoded:
              if len(value) > _MARKER_ROOM]
     for parent, key, _ in texts:
         parent[key] = ""
-    room = limit - len(dumps(cut)) - len(texts) * _MARKER_ROOM
+    rest = len(dumps(cut))
+    if rest > limit - len(texts) * _MARKER_ROOM and cut.get("fields"):
+        # the fields alone leave no room: they go first, so msg and the stack keep what fits
+        _drop_fields(cut, limit)
+        rest = len(dumps(cut))
+    room = limit - rest - len(texts) * _MARKER_ROOM
     for _ in range(4):  # escaping can make the JSON longer than the raw text: shrink the room and try again
         for (parent, key, raw), share in zip(texts, _fair_shares([len(raw) for _, _, raw in texts], room),
                                              strict=True):
@@ -182,11 +187,15 @@ def encode_event(event: Event, limit: int) -> Encoded:
         if len(data) <= limit:
             return Encoded(data, True)
         room -= len(data) - limit + 16
-    if len(data) > limit and cut.get("fields"):
-        fields_size = len(dumps(cut["fields"]))
-        cut["fields"] = {"_truncated": f"{fields_size} bytes of fields dropped: record over {limit} bytes"}
+    if len(data) > limit and cut.get("fields") and "_truncated" not in cut["fields"]:
+        _drop_fields(cut, limit)
         data = dumps(cut)
     return Encoded(data if len(data) <= limit else None, True)
+
+
+def _drop_fields(event: Event, limit: int) -> None:
+    fields_size = len(dumps(event["fields"]))
+    event["fields"] = {"_truncated": f"{fields_size} bytes of fields dropped: record over {limit} bytes"}
 
 
 _MARKER_ROOM = len(TRUNCATION_MARKER) + 12

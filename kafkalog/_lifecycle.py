@@ -14,7 +14,7 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Closable(Protocol):
@@ -111,6 +111,8 @@ def import_client(names: tuple[str, ...]) -> None:
 
 
 def _before_fork() -> None:
+    if _live:
+        _hook_process_pools()
     with _importing:
         _importing.wait_for(lambda: _imports_running == 0, timeout=_FORK_IMPORT_WAIT)
 
@@ -121,6 +123,38 @@ def _after_fork_in_child() -> None:
     _imports_running = 0
     for worker in list(_live):
         worker.reset_after_fork()
+
+
+class _ForkToken:
+    """Anchor for multiprocessing's after-fork registry (it holds its keys weakly)."""
+
+
+_FORK_TOKEN = _ForkToken()
+_FINALIZER_PRIORITY = 100
+_hooked_forkers: set[str] = set()
+
+
+def _hook_process_pools() -> None:
+    """multiprocessing (and billiard, under celery prefork) children end with os._exit, skipping atexit, after
+    running their exit finalizers; they also clear the finalizers inherited at fork. Register, before each
+    fork, an after-fork callback that adds our drain to the child's finalizers."""
+    for name in ("multiprocessing.util", "billiard.util"):
+        module = sys.modules.get(name)
+        if module is None or name in _hooked_forkers:
+            continue
+        register = getattr(module, "register_after_fork", None)
+        finalize = getattr(module, "Finalize", None)
+        if register is None or finalize is None:
+            continue
+
+        def add_finalizer(token: object, finalize: Any = finalize) -> None:
+            finalize(None, close_all, exitpriority=_FINALIZER_PRIORITY)
+
+        try:
+            register(_FORK_TOKEN, add_finalizer)
+        except Exception:
+            continue
+        _hooked_forkers.add(name)
 
 
 _FORK_IMPORT_WAIT = 10.0

@@ -33,13 +33,11 @@ def build_config(bootstrap_servers: Any, topic: Any, config: KafkaLogConfig | No
         return config
     if bootstrap_servers is None or topic is None:
         raise ConfigTypeError("bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')")
-    try:
-        return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic, **options)
-    except TypeError as exc:
-        if "unexpected keyword argument" not in str(exc):
-            raise
-        allowed = sorted(name for name, f in KafkaLogConfig.__dataclass_fields__.items() if f.init)
-        raise ConfigTypeError(f"{exc}; the options are {allowed}") from None
+    allowed = sorted(name for name, f in KafkaLogConfig.__dataclass_fields__.items() if f.init)
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigTypeError(f"unknown option(s) {unknown}; the options are {allowed}")
+    return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic, **options)
 
 
 class Shipper:

@@ -39,7 +39,8 @@ class Stats:
     spooled: int = 0
     replayed: int = 0
     spool_pending: int = 0
-    started_at: float = 0.0
+    pending_since: float = 0.0
+    last_drop_at: float | None = None
 
     @property
     def dropped_total(self) -> int:
@@ -51,24 +52,39 @@ class Stats:
 
     @property
     def healthy(self) -> bool:
-        """For a readiness probe: open, and either nothing pending or deliveries made in the last STALL_SECONDS.
+        """For a readiness probe: open, no record dropped in the last STALL_SECONDS, and either nothing pending
+        or a delivery within STALL_SECONDS (of the last one, or of when records started waiting).
 
         A broker that vanishes mid-stream can leave sends hanging without an error for a while; a stall of
         pending records catches that before any error is reported.
         """
-        if self.closed:
+        now = time.time()
+        if self.closed or (self.last_drop_at is not None and now - self.last_drop_at < STALL_SECONDS):
             return False
         if self.pending == 0:
             return True
-        last_progress = self.last_delivery_at if self.last_delivery_at is not None else self.started_at
-        return self.connected and time.time() - last_progress < STALL_SECONDS
+        last_progress = max(self.last_delivery_at or 0.0, self.pending_since)
+        if not self.connected and self.last_error_at is not None and self.last_error_at >= last_progress:
+            return False  # failing right now (e.g. cannot connect), not merely slow
+        return now - last_progress < STALL_SECONDS
 
 
 class Counters:
     """Mutable counts; each is written under the worker's lock or by the worker thread alone."""
 
-    __slots__ = ("delivered", "dropped", "enqueued", "failed", "last_delivery_at", "replayed", "retried", "seen",
-                 "spooled", "truncated")
+    __slots__ = (
+        "delivered",
+        "dropped",
+        "enqueued",
+        "failed",
+        "last_delivery_at",
+        "last_drop_at",
+        "replayed",
+        "retried",
+        "seen",
+        "spooled",
+        "truncated",
+    )
 
     def __init__(self) -> None:
         self.seen = 0
@@ -79,5 +95,6 @@ class Counters:
         self.truncated = 0
         self.spooled = 0
         self.replayed = 0
+        self.last_drop_at: float | None = None
         self.dropped: Counter[str] = Counter()
         self.last_delivery_at: float | None = None

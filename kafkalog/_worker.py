@@ -80,7 +80,7 @@ class Worker:
             self._spool_ready.set()
         self._deadline: float | None = None if not self._closed else time.monotonic()
         self._pid = os.getpid()
-        self._started_at = time.time()
+        self._pending_since = time.time()  # when pending last went from none to some
 
     def reset_after_fork(self) -> None:
         """In a forked child: keep the config, start over with a fresh queue, lock, thread and transport."""
@@ -101,28 +101,46 @@ class Worker:
             counters = self._counters
             counters.seen += 1
             if self._closed:
-                counters.dropped["closed"] += 1
-                return False
-            if size > config.queue_max_bytes:
-                counters.dropped["too_large"] += 1
-                return False
-            if (len(self._queue) >= config.queue_max_records
+                reason = "closed"
+            elif size > config.queue_max_bytes:
+                reason = "too_large"
+            elif (len(self._queue) >= config.queue_max_records
                     or self._queue_bytes + size > config.queue_max_bytes) and not self._make_room(size):
-                counters.dropped["queue_full"] += 1
-                return False
-            self._queue.append((message, size))
-            self._queue_bytes += size
-            counters.enqueued += 1
-            depth = len(self._queue)
+                reason = "queue_full"
+            else:
+                if not self._queue and not self._in_flight:
+                    self._pending_since = time.time()
+                self._queue.append((message, size))
+                self._queue_bytes += size
+                counters.enqueued += 1
+                depth = len(self._queue)
+                reason = ""
+            if reason:
+                counters.dropped[reason] += 1
+                counters.last_drop_at = time.time()
+        if reason:
+            self._report_drop(reason)
+            return False
         if depth in (1, config.batch_max_records):
             self._wake.set()
         return True
+
+    def _report_drop(self, reason: str) -> None:
+        config = self.config
+        why = {
+            "closed": "the handler is closed",
+            "too_large": f"a record is over queue_max_bytes={config.queue_max_bytes}",
+            "queue_full": (f"the queue is full (queue_max_records={config.queue_max_records}, queue_max_bytes="
+                           f"{config.queue_max_bytes}, overflow={config.overflow!r})"),
+        }[reason]
+        self._reporter.report(reason, f"dropping records: {why}; see stats().dropped")
 
     def count_drop(self, reason: str) -> None:
         """Count a record the caller could not even build or encode."""
         with self._lock:
             self._counters.seen += 1
             self._counters.dropped[reason] += 1
+            self._counters.last_drop_at = time.time()
 
     def count_truncated(self) -> None:
         with self._lock:
@@ -221,7 +239,7 @@ class Worker:
                              spooled=spooled)
         self.close_report = report
         if report.left or report.spooled:
-            last = self._reporter.last_error or "none yet, still connecting"
+            last = self._reporter.last_error or ("none" if self._connected else "none yet, still connecting")
             kept = f", {report.spooled} kept in {self.config.spool_dir} for the next start" if report.spooled else ""
             self._reporter.report("shutdown", f"closed with {report.left} record(s) undelivered{kept} after "
                                               f"{report.elapsed:.1f}s (last error: {last})")
@@ -241,7 +259,7 @@ class Worker:
                 last_delivery_at=c.last_delivery_at, connected=self._connected,
                 worker_alive=thread is not None and thread.is_alive(), closed=self._closed, pid=self._pid,
                 spooled=c.spooled, replayed=c.replayed, spool_pending=self._spool_pending,
-                started_at=self._started_at)
+                pending_since=self._pending_since, last_drop_at=c.last_drop_at)
 
     # --- the worker thread --------------------------------------------------------------------------------
 
@@ -410,6 +428,7 @@ class Worker:
             c.retried += retried
             if drops:
                 c.dropped.update(drops)
+                c.last_drop_at = time.time()
             if delivered:
                 c.last_delivery_at = time.time()
                 self._connected = True

@@ -184,17 +184,20 @@ class KafkaPythonTransport:
         deadline = time.monotonic() + timeout
         results: list[BaseException | None] = [None] * len(messages)
         futures: list[tuple[int, Any]] = []
+        stuck: dict[str, DeliveryError] = {}  # topics whose metadata did not come within max_block_ms
         for index, message in enumerate(messages):
+            blocked = stuck.get(message.topic)
+            if blocked is not None:  # the same wait again for each record would add up; other topics still go
+                results[index] = blocked
+                continue
             try:
                 futures.append((index, producer.send(message.topic, value=message.value, key=message.key,
                                                      timestamp_ms=message.timestamp_ms)))
             except Exception as exc:
                 error = to_delivery_error(exc)
                 results[index] = error
-                if error.reason == "timeout":  # metadata unavailable: the rest would each block max_block_ms
-                    for rest in range(index + 1, len(messages)):
-                        results[rest] = error
-                    break
+                if error.reason == "timeout":
+                    stuck[message.topic] = error
         for index, future in futures:
             try:
                 future.get(timeout=max(0.0, deadline - time.monotonic()))

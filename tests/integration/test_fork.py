@@ -39,7 +39,30 @@ def _logger(name: str, handler: logging.Handler) -> logging.Logger:
     return log
 
 
+def _child_logs_and_returns(name: str, count: int) -> None:
+    log = logging.getLogger(name)
+    for i in range(count):
+        log.info("child record %d", i, extra={"child_pid": os.getpid(), "i": i})
+    # no close(): multiprocessing ends the child with os._exit after its exit finalizers
+
+
 class TestFork:
+    def test_multiprocessing_child_drains_without_close(self, kafka_bootstrap: str, topic: str) -> None:
+        """A multiprocessing child that just returns (os._exit, no atexit) still delivers what it logged."""
+        handler = KafkaHandler(kafka_bootstrap, topic)
+        _logger("forked.plain", handler)
+        ctx = multiprocessing.get_context("fork")
+        children = [ctx.Process(target=_child_logs_and_returns, args=("forked.plain", PER_CHILD)) for _ in range(3)]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join(60)
+        handler.close()
+        assert [c.exitcode for c in children] == [0, 0, 0]
+        records = read_records(kafka_bootstrap, topic, 3 * PER_CHILD, timeout=60)
+        assert len(records) == 3 * PER_CHILD
+        assert len({r.json()["pid"] for r in records}) == 3
+
     def test_twenty_forked_children_each_get_their_own_worker(self, kafka_bootstrap: str, topic: str) -> None:
         """Parent logs, forks 20 children that log; every record from parent and children arrives once."""
         handler = KafkaHandler(kafka_bootstrap, topic)

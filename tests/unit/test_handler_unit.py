@@ -454,3 +454,38 @@ class TestDeliveryErrorsSurface:
         make_logger(handler).info("x")
         assert handler.flush(5)
         assert handler.stats().dropped == {"not_authorized": 1}
+
+
+class TestKafkaPythonSend:
+    def test_metadata_timeout_holds_back_only_that_topic(self) -> None:
+        """A topic whose metadata never comes fails alone; records for other topics in the batch still go."""
+        from kafka.errors import KafkaTimeoutError
+
+        from kafkalog.transports.kafka_python import KafkaPythonTransport
+        from kafkalog.typing import Message
+
+        class Done:
+            def get(self, timeout: float) -> None:
+                return None
+
+        class Producer:
+            def __init__(self) -> None:
+                self.sent: list[str] = []
+                self.missing_calls = 0
+
+            def send(self, topic: str, **kwargs: object) -> Done:
+                if topic == "missing":
+                    self.missing_calls += 1
+                    raise KafkaTimeoutError("Failed to update metadata after 1.0 secs.")
+                self.sent.append(topic)
+                return Done()
+
+        transport = KafkaPythonTransport({})
+        producer = Producer()
+        transport._producer = producer
+        batch = [Message(t, None, b"v", 1) for t in ("missing", "ok", "missing", "ok", "other")]
+        results = transport.send(batch, timeout=5)
+        assert producer.sent == ["ok", "ok", "other"]
+        assert producer.missing_calls == 1  # the second record for it does not wait again
+        assert [getattr(r, "reason", None) for r in results] == ["timeout", None, "timeout", None, None]
+        assert all(r.retriable for r in results if r is not None)

@@ -184,6 +184,19 @@ class TestOverflow:
             worker.put(item)
         assert worker.stats().dropped == {"queue_full": 2}
 
+    def test_queue_full_is_reported_once_per_interval(self, make_worker: MakeWorker, gated: Gated) -> None:
+        """Overflow drops are reported (rate-limited) and set last_error, not only counted."""
+        transport = gated()
+        said: list[str] = []
+        worker = make_worker(transport=transport, queue_max_records=3, overflow="drop_newest",
+                             on_error=said.append, error_interval=60)
+        stuck_with(worker, transport)
+        for item in numbered(10):
+            worker.put(item)
+        full = [text for text in said if ": queue_full: " in text]
+        assert len(full) == 1 and "queue_max_records=3" in full[0]
+        assert (worker.stats().last_error or "").startswith("queue_full:")
+
     def test_drop_newest_delivers_oldest(self, make_worker: MakeWorker, gated: Gated) -> None:
         """drop_newest: the records already queued are the ones delivered."""
         transport = gated()
