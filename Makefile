@@ -27,7 +27,7 @@ lint: $(PY)
 	$(PY) -m mypy
 
 bench: setup
-	$(PY) bench/bench_log.py
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
