@@ -110,7 +110,8 @@ def _build_dumps() -> Callable[[Any], bytes]:
 
         def dumps_orjson(obj: Any) -> bytes:
             result: bytes = dumps_fast(obj, default=_orjson_default, option=options)
-            return result
+            # orjson's bytes keep ~1 KiB of spare capacity; a queued record lives long: keep an exact copy
+            return bytes(memoryview(result))
 
         return dumps_orjson
     encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, allow_nan=False,

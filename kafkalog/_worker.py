@@ -24,6 +24,9 @@ from .typing import Message, Transport
 
 _orphans: list[Transport] = []  # a parent's transports in a forked child: never used, closed or collected there
 _IDLE_WAIT = 1.0
+RECORD_OVERHEAD = 256
+"""Bytes charged per queued record on top of its key and value: the Python objects that hold it (measured ~250 B),
+so queue_max_bytes bounds the memory the queue really takes."""
 _KEPT_BY_SPOOL = frozenset({"auth_failed", "not_authorized", "tls_error", "broker_error", "timeout"})
 _JOIN_SLACK = 0.5
 
@@ -95,7 +98,7 @@ class Worker:
         """Queue one record without blocking (except under ``overflow="block"``); False if it was dropped."""
         if self._thread is None:
             self._start_thread()
-        size = len(message.value) + (len(message.key) if message.key else 0)
+        size = len(message.value) + (len(message.key) if message.key else 0) + RECORD_OVERHEAD
         config = self.config
         with self._lock:
             counters = self._counters

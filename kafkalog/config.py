@@ -175,7 +175,8 @@ class KafkaLogConfig:
     def _check_numbers(self) -> None:
         _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)
         _number("max_message_bytes", self.max_message_bytes, minimum=1024, integer=True)
-        _number("queue_max_bytes", self.queue_max_bytes, minimum=self.max_message_bytes, integer=True)
+        # room for one record of the largest size, plus the bookkeeping charged per queued record
+        _number("queue_max_bytes", self.queue_max_bytes, minimum=self.max_message_bytes + 256, integer=True)
         _number("batch_max_records", self.batch_max_records, minimum=1, integer=True, maximum=100_000)
         _number("block_timeout", self.block_timeout, minimum=0, maximum=60)
         _number("linger", self.linger, minimum=0, maximum=10)

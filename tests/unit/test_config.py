@@ -193,8 +193,8 @@ class TestNumbers:
         assert isinstance(error_of(**{name: value}), ValueError)
 
     def test_queue_bytes_must_hold_one_message(self) -> None:
-        """queue_max_bytes below max_message_bytes is rejected, naming queue_max_bytes."""
-        err = error_of(max_message_bytes=4096, queue_max_bytes=4095)
+        """queue_max_bytes below one max-size record (plus its bookkeeping) is rejected, naming queue_max_bytes."""
+        err = error_of(max_message_bytes=4096, queue_max_bytes=4096)
         assert str(err).startswith("queue_max_bytes:")
 
     def test_backoff_max_not_below_backoff(self) -> None:
@@ -210,7 +210,7 @@ class TestNumbers:
         """The documented bounds themselves are accepted."""
         options = {name: value}
         if name == "max_message_bytes":
-            options["queue_max_bytes"] = 1024
+            options["queue_max_bytes"] = 1024 + 256
         assert getattr(make(**options), name) == value
 
 

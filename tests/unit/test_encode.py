@@ -467,7 +467,7 @@ class TestOversizeThroughHandler:
                                                  make_logger: Callable[..., Any]) -> None:
         """With oversize='truncate', an oversize record is delivered within max_message_bytes."""
         transport = MemoryTransport()
-        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=1024)
+        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=4096)
         make_logger(handler).info("x" * 5000)
         assert handler.flush(5)
         assert [len(v) <= 1024 for v in transport.values()] == [True]
@@ -475,7 +475,7 @@ class TestOversizeThroughHandler:
     def test_truncate_policy_counts_truncated(self, make_handler: Callable[..., KafkaHandler],
                                               make_logger: Callable[..., Any]) -> None:
         """With oversize='truncate', stats().truncated counts the cut record."""
-        handler = make_handler(max_message_bytes=1024, queue_max_bytes=1024)
+        handler = make_handler(max_message_bytes=1024, queue_max_bytes=4096)
         make_logger(handler).info("x" * 5000)
         assert handler.flush(5)
         assert (handler.stats().truncated, handler.stats().delivered) == (1, 1)
@@ -484,7 +484,7 @@ class TestOversizeThroughHandler:
                                             make_logger: Callable[..., Any]) -> None:
         """With oversize='drop', an oversize record is not delivered and counted as too_large."""
         transport = MemoryTransport()
-        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=1024, oversize="drop")
+        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=4096, oversize="drop")
         make_logger(handler).info("x" * 5000)
         assert handler.flush(5)
         assert (transport.values(), handler.stats().dropped) == ([], {"too_large": 1})
@@ -493,7 +493,7 @@ class TestOversizeThroughHandler:
                                        make_logger: Callable[..., Any]) -> None:
         """A too_large drop is reported to on_error, naming max_message_bytes."""
         errors: list[str] = []
-        handler = make_handler(max_message_bytes=1024, queue_max_bytes=1024, oversize="drop", on_error=errors.append)
+        handler = make_handler(max_message_bytes=1024, queue_max_bytes=4096, oversize="drop", on_error=errors.append)
         make_logger(handler).info("x" * 5000)
         assert len(errors) == 1
         assert "too_large" in errors[0]
@@ -503,7 +503,7 @@ class TestOversizeThroughHandler:
                                             make_logger: Callable[..., Any]) -> None:
         """With oversize='drop', a record under the limit is delivered unchanged."""
         transport = MemoryTransport()
-        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=1024, oversize="drop")
+        handler = make_handler(transport=transport, max_message_bytes=1024, queue_max_bytes=4096, oversize="drop")
         make_logger(handler).info("small")
         assert handler.flush(5)
         assert json.loads(transport.values()[0])["msg"] == "small"

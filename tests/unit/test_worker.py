@@ -16,7 +16,7 @@ import pytest
 
 from kafkalog import KafkaHandler
 from kafkalog._report import ErrorReporter
-from kafkalog._worker import Worker
+from kafkalog._worker import RECORD_OVERHEAD, Worker
 from kafkalog.errors import DeliveryError
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
@@ -26,6 +26,9 @@ from .conftest import GatedTransport, RecordingTransport, SlowOpenTransport, ass
 SECRET = "s3cr3t-Pa55word"
 MakeWorker = Callable[..., Worker]
 Gated = Callable[..., GatedTransport]
+
+
+QB = 2 * (1000 + RECORD_OVERHEAD) + 48  # room for two 1000-byte records, not three
 
 
 def numbered(count: int, start: int = 0) -> list[Message]:
@@ -298,7 +301,7 @@ class TestOverflow:
     def test_queue_byte_bound(self, make_worker: MakeWorker, gated: Gated) -> None:
         """queue_max_bytes: records beyond the byte bound are dropped as queue_full."""
         transport = gated()
-        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=2048,
+        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=QB,
                              queue_max_records=1000)
         stuck_with(worker, transport)
         accepted = [worker.put(message(b"x" * 1000)) for _ in range(3)]
@@ -307,17 +310,18 @@ class TestOverflow:
     def test_queue_bytes_reported(self, make_worker: MakeWorker, gated: Gated) -> None:
         """stats().queue_bytes is the bytes queued, never above queue_max_bytes."""
         transport = gated()
-        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=2048)
+        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=QB)
         stuck_with(worker, transport)
         for _ in range(3):
             worker.put(message(b"x" * 1000))
         stats = worker.stats()
-        assert (stats.queue_bytes, stats.queue_depth, stats.dropped) == (2000, 2, {"queue_full": 1})
+        assert (stats.queue_bytes, stats.queue_depth, stats.dropped) == (2 * (1000 + RECORD_OVERHEAD), 2,
+                                                                         {"queue_full": 1})
 
     def test_key_bytes_count_toward_bound(self, make_worker: MakeWorker, gated: Gated) -> None:
         """The key's bytes count toward queue_max_bytes."""
         transport = gated()
-        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=2048)
+        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=QB)
         stuck_with(worker, transport)
         accepted = [worker.put(message(b"x" * 1000, key=b"k" * 100)) for _ in range(2)]
         assert accepted == [True, False]
@@ -325,18 +329,18 @@ class TestOverflow:
     def test_drop_oldest_frees_enough_bytes(self, make_worker: MakeWorker, gated: Gated) -> None:
         """drop_oldest: a large record evicts as many small ones as needed to fit the byte bound."""
         transport = gated()
-        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=2048,
+        worker = make_worker(transport=transport, max_message_bytes=1024, queue_max_bytes=QB,
                              overflow="drop_oldest")
         stuck_with(worker, transport)
-        for _ in range(4):
-            worker.put(message(b"s" * 500))
+        for _ in range(3):
+            worker.put(message(b"s" * (1000 - RECORD_OVERHEAD)))  # 1000 bytes each with bookkeeping: two fit
         assert worker.put(message(b"L" * 1000))
         stats = worker.stats()
-        assert (stats.queue_bytes, stats.dropped) == (2000, {"queue_full": 2})
+        assert (stats.queue_bytes, stats.dropped) == (1000 + 1000 + RECORD_OVERHEAD, {"queue_full": 2})
 
     def test_bytes_released_after_delivery(self, make_worker: MakeWorker) -> None:
         """Once delivered, records no longer count toward queue_bytes."""
-        worker = make_worker(max_message_bytes=1024, queue_max_bytes=2048)
+        worker = make_worker(max_message_bytes=1024, queue_max_bytes=QB)
         for _ in range(10):
             worker.put(message(b"x" * 1000))
             assert worker.flush(5)
