@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench_log import code_version, percentile, progress, table
+from _common import code_version, percentile, progress, table
 
 import kafkalog
 from kafkalog import KafkaHandler, KafkaSink, Stats
