@@ -1,4 +1,5 @@
-"""The spool's on-disk format and the small syscall helpers around it; the policy lives in :mod:`kafkalog.spool`.
+"""The spool's on-disk format and the small syscall helpers around it; the policy lives in :mod:`kafkalog.spool`
+(records) and :mod:`kafkalog._spool_dir` (files and locks).
 
 A segment file is a 16-byte file header (``KLSPOOL1`` + creation time in ns, so replay can order segments of
 different writers without trusting mtimes) followed by frames::
@@ -16,11 +17,8 @@ inherited with ``os.close`` and nothing is closed twice by a finalizer.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
-import re
 import struct
-import time
 import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -35,14 +33,10 @@ PAYLOAD_HEADER = struct.Struct("<qHi")  # timestamp_ms, topic length, key length
 POS_MAGIC = b"KLPO"
 POS_SLOT = struct.Struct("<4sQQI")  # magic, generation, offset, crc32(generation + offset)
 POS_SLOTS = (0, 512)  # two slots in different sectors, written alternately
-SEGMENT_NAME = re.compile(r"^(\d+-\d+)-(\d+)\.seg$")  # group 1: the writer, group 2: seq
-LOCKED, GONE = "locked", "gone"
-STALE_NEW_SECONDS = 60.0  # a .new file this old is a crashed creation, not one in progress
 CHUNK = 1 << 20  # read-ahead: the most a reader holds beyond one record
 MAX_PAYLOAD = 0xFFFFFFFF
 _MAX_TOPIC = 0xFFFF
 _TOPIC_CACHE = 1024
-_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK}
 
 
 @dataclass(eq=False)
@@ -279,45 +273,6 @@ def fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def create_segment_file(path: str, created_ns: int, *, fsync: bool) -> int:
-    """Create ``path`` already locked and with its header, and return its (read/write, append) fd.
-
-    The file is built under ``<path>.new`` and hard-linked into place, so no other process can ever see (and
-    claim, and delete as empty) a segment before its writer holds the lock. FileExistsError means the name is
-    taken.
-    """
-    tmp = path + ".new"
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        write_all(fd, FILE_HEADER.pack(FILE_MAGIC, created_ns))
-        if fsync:
-            os.fsync(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINKS or os.path.lexists(path):
-                raise
-            os.rename(tmp, path)  # a filesystem without hard links: the tiny window is accepted there
-        else:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass  # a stray second name for a live segment: harmless, cleaned by a later scan
-        if fsync:
-            fsync_dir(os.path.dirname(path))
-    except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return fd
-
-
 def read_created(fd: int) -> int | None:
     """The creation time in a segment's file header; None when the header is missing or wrong."""
     header = os.pread(fd, FILE_HEADER.size, 0)
@@ -390,66 +345,3 @@ def close_quietly(fd: int | None) -> None:
             os.close(fd)
         except OSError:
             pass
-
-
-def lock_segment(path: str) -> tuple[int, int] | str:
-    """Claim ``path`` without waiting: (fd, size) holding its flock, LOCKED if held elsewhere, GONE if deleted.
-
-    Checking the inode after locking catches a segment its previous holder consumed and unlinked meanwhile.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return GONE
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return LOCKED
-        st = os.fstat(fd)
-        try:
-            now: os.stat_result | None = os.stat(path)
-        except FileNotFoundError:
-            now = None
-    except BaseException:
-        os.close(fd)
-        raise
-    if now is None or (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
-        os.close(fd)
-        return GONE
-    return fd, st.st_size
-
-
-def list_directory(directory: str) -> tuple[dict[str, re.Match[str]], list[str]]:
-    """The segments in ``directory`` (name -> parsed writer and seq) and its leftover offset/``.new`` files."""
-    segments: dict[str, re.Match[str]] = {}
-    leftovers: list[str] = []
-    for name in os.listdir(directory):
-        match = SEGMENT_NAME.match(name)
-        if match is not None:
-            segments[name] = match
-        elif name.endswith((".seg.pos", ".seg.new")):
-            leftovers.append(name)
-    return segments, leftovers
-
-
-def remove_leftover(directory: str, name: str) -> None:
-    """Remove an offset file whose segment is gone, or an old half-created segment nobody holds."""
-    path = os.path.join(directory, name)
-    if os.path.lexists(os.path.join(directory, name[:name.index(".seg") + 4])):
-        return
-    try:
-        if not name.endswith(".new"):
-            os.unlink(path)
-            return
-        if time.time() - os.stat(path).st_mtime < STALE_NEW_SECONDS:
-            return
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.unlink(path)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # locked, already gone, or not ours to remove: a later scan tries again

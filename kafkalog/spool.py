@@ -1,18 +1,7 @@
 """An on-disk, append-only spool: records the broker could not take yet survive a restart or a crash.
 
-Layout of the spool directory (local filesystem: ``flock`` is not trusted over NFS)::
-
-    <pid>-<startns>-<seq>.seg   a segment: appended to by one writer (one DiskSpool in one process), rotated at
-                                segment_bytes; <pid>-<startns> names the writer, seq (zero-padded) its segments
-    <segment>.pos               the committed read offset: two checksummed slots written alternately, so a crash
-                                mid-write leaves the previous offset whole (cheaper than temp file + os.replace)
-    <segment>.new               a segment being created; left behind only by a crash, removed by a later scan
-
-Locking: a writer holds an exclusive ``flock`` on the segment it is appending to, and gives it up when it rotates.
-A reader claims any other segment (one left by a dead process, a closed spool, or a finished segment of a live
-one, its own included) with a non-blocking exclusive ``flock`` on the segment itself and keeps it until the segment
-is consumed and deleted (the file is unlinked while still locked; a claimant re-checks after locking that the
-path still names the inode it locked). So two processes never replay the same segment at the same time.
+Files and locks (segment files, offset files, who holds which ``flock``) are described in
+:mod:`kafkalog._spool_dir`, which also holds the directory side of :class:`DiskSpool`.
 
 Ordering: only the lowest remaining segment of each writer may be claimed, and a segment is deleted only once
 fully committed, so one writer's records are replayed in order even when several processes replay. Between
@@ -37,22 +26,13 @@ import weakref
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
+from ._spool_dir import SegmentIndex, create_segment_file
 from ._spool_segment import (
     FILE_HEADER,
-    GONE,
     FrameReader,
     Segment,
     close_quietly,
-    count_frames,
-    count_valid_after,
-    create_segment_file,
     encode_frame,
-    list_directory,
-    lock_segment,
-    peek_created,
-    read_created,
-    read_pos,
-    remove_leftover,
     write_all,
     write_pos,
 )
@@ -98,7 +78,7 @@ def _check_int(name: str, value: object, minimum: int, minimum_name: str = "") -
     return value
 
 
-class DiskSpool:
+class DiskSpool(SegmentIndex):
     """Segment files in one directory, shared safely by any number of processes (see the module docstring).
 
     ``corrupt_skipped`` counts records lost to a torn tail or a corrupt frame: the bad frame itself plus the
@@ -169,9 +149,6 @@ class DiskSpool:
     def _check_pid(self) -> None:
         if self._pid != os.getpid():
             self.reset_after_fork()
-
-    def _error(self, what: str, exc: OSError) -> None:
-        self.last_error = f"spool {what}: {exc}"
 
     # --- writing --------------------------------------------------------------------------------------------
 
@@ -284,22 +261,6 @@ class DiskSpool:
             self._retire(self._active)
         return self._writable_active()
 
-    def _retire(self, segment: Segment) -> None:
-        """Stop appending to ``segment`` and release it, unless read() is serving from it (then the lock stays)."""
-        segment.active = False
-        if self._active is segment:
-            self._active = None
-        if segment is self._current:
-            return
-        if segment.pos >= segment.end:
-            self._finish(segment)  # already consumed: delete it now rather than claim it again later
-        elif segment.fd is not None:
-            os.close(segment.fd)
-            segment.fd = None
-
-    def _disk_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments.values())
-
     def _evict(self, limit: int) -> None:
         """``drop_oldest``: delete the oldest whole segments (never the active one) until at most ``limit`` bytes."""
         for segment in sorted(self._segments.values(), key=lambda s: s.order):
@@ -379,147 +340,6 @@ class DiskSpool:
                 self._finish(current)  # consumed, or nothing readable left after a bad frame
         self._current = self._next_segment()
         return self._current
-
-    def _next_segment(self) -> Segment | None:
-        """The oldest segment that may be read now: the lowest of each writer, claimed without waiting."""
-        if time.monotonic() - self._last_scan >= self.rescan_interval:
-            self._scan()
-        skip: set[str] = set()
-        while True:
-            lowest: dict[str, Segment] = {}
-            for segment in self._segments.values():
-                best = lowest.get(segment.writer)
-                if segment.writer not in skip and (best is None or segment.seq < best.seq):
-                    lowest[segment.writer] = segment
-            if not lowest:
-                return None
-            segment = min(lowest.values(), key=lambda s: s.order)
-            if segment.active:
-                if segment.pos < segment.end:
-                    return segment
-                skip.add(segment.writer)
-                continue
-            if segment.fd is None:
-                try:
-                    claimed = self._claim(segment)
-                except OSError as exc:
-                    self._error(f"claim {segment.name}", exc)
-                    claimed = False
-                if not claimed:
-                    if segment.name in self._segments:  # held elsewhere: its writer's later segments must wait
-                        skip.add(segment.writer)
-                    continue
-            if segment.pos >= segment.end:
-                self._finish(segment)
-                continue
-            return segment
-
-    def _claim(self, segment: Segment) -> bool:
-        """Lock a segment nobody holds, without waiting, and learn its offset and record count.
-
-        False if another process holds it (it stays known) or it is gone (it is forgotten).
-        """
-        locked = lock_segment(segment.path)
-        if locked == GONE:
-            self._forget(segment)
-        if not isinstance(locked, tuple):
-            return False
-        fd, size = locked
-        known = segment.records if segment.writer == self._writer and segment.size == size else None
-        segment.fd = fd
-        segment.size = segment.end = size
-        if read_created(fd) is None:
-            segment.pos = FILE_HEADER.size
-            self._mark_bad(segment, 0, "bad segment header", 0, frames=0)
-            return True
-        saved, segment.pos_generation = read_pos(segment.path) or (FILE_HEADER.size, 0)
-        pos = min(max(FILE_HEADER.size, saved), size)
-        if known is None or pos != segment.pos:  # not ours, or someone else committed part of it meanwhile
-            known = count_frames(fd, pos, size)
-        segment.pos = pos
-        segment.records = known
-        return True
-
-    def _mark_bad(self, segment: Segment, offset: int, reason: str, good: int, frames: int = 1) -> None:
-        """A bad frame at ``offset``: nothing after it in this segment is trusted; count what is skipped."""
-        if segment.bad:
-            return
-        segment.bad = True
-        segment.end = max(segment.pos, offset)
-        segment.records = good
-        skipped = frames
-        if segment.fd is not None:
-            skipped += count_valid_after(segment.fd, offset + 1 if frames else 0, segment.size)
-        self.corrupt_skipped += skipped
-        self.last_error = f"spool segment {segment.name}: {reason} at offset {offset}; {skipped} record(s) skipped"
-        if segment.active:
-            self._retire(segment)
-
-    def _finish(self, segment: Segment) -> None:
-        """Delete a consumed (or dropped) segment while still holding its lock, then its offset file."""
-        try:
-            os.unlink(segment.path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:  # it stays: save how far it was read so that nobody replays it
-            self._error(f"delete {segment.name}", exc)
-            try:
-                segment.pos_generation += 1
-                write_pos(segment.path, segment.pos, segment.pos_generation, fsync=self.fsync)
-            except OSError:
-                pass
-            self._forget(segment)
-            return
-        self._forget(segment)
-        try:
-            os.unlink(segment.path + ".pos")
-        except OSError:
-            pass  # an orphan offset file is removed by a later scan
-
-    def _forget(self, segment: Segment) -> None:
-        close_quietly(segment.fd)
-        segment.fd = None
-        if self._segments.get(segment.name) is segment:
-            del self._segments[segment.name]
-        if self._current is segment:
-            self._current = None
-            self._reader.forget()
-        if self._active is segment:
-            self._active = None
-
-    # --- the directory --------------------------------------------------------------------------------------
-
-    def _scan(self) -> None:
-        """Learn about segments other processes wrote or released; forget those consumed elsewhere."""
-        self._last_scan = time.monotonic()
-        try:
-            found, leftovers = list_directory(self.directory)
-        except OSError as exc:
-            self._error("scan", exc)
-            return
-        for name, match in found.items():
-            segment = self._segments.get(name)
-            if segment is not None and (segment.fd is not None or segment.writer == self._writer):
-                continue  # ours or held by us: memory is the truth
-            path = os.path.join(self.directory, name)
-            try:
-                if segment is None:
-                    created = peek_created(path) or 0  # 0: a bad header sorts first and is dropped when claimed
-                    segment = Segment(name, path, match.group(1), int(match.group(2)), created, records=None)
-                size = os.stat(path).st_size
-                saved = read_pos(path)
-            except OSError as exc:
-                if not isinstance(exc, FileNotFoundError):
-                    self._error(f"scan {name}", exc)
-                continue
-            self._segments[name] = segment
-            segment.size = segment.end = size
-            segment.pos = min(max(FILE_HEADER.size, saved[0] if saved else 0), size)
-        for segment in list(self._segments.values()):
-            if segment.name not in found and segment.fd is None:
-                del self._segments[segment.name]
-        for name in leftovers:
-            remove_leftover(self.directory, name)
 
     # --- counters and lifecycle -----------------------------------------------------------------------------
 

@@ -1,0 +1,227 @@
+"""``producer_config`` for the confluent transport: owned options, choices, our defaults, secret scrubbing, and
+:func:`validate`, which checks it all (with a throw-away librdkafka producer) before anything is sent.
+
+Split out of :mod:`kafkalog.transports.confluent` (which re-exports the public names) so that module is only the
+transport: this one runs in the caller's thread at construction, the transport on the worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import is_secret_option
+from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
+from ._confluent_errors import _error_text, _Health
+
+INSTALL_HINT = "pip install 'kafkalog[confluent]'"
+
+OWNED_OPTIONS: dict[str, str] = {
+    "bootstrap.servers": "use the bootstrap_servers option",
+    "metadata.broker.list": "use the bootstrap_servers option",
+    "on_delivery": "kafkalog tracks each record's delivery itself",
+    "dr_cb": "kafkalog tracks each record's delivery itself",
+    "dr_msg_cb": "kafkalog tracks each record's delivery itself",
+    "delivery.report.only.error": "kafkalog needs a delivery report for every record",
+    "error_cb": "kafkalog handles client errors (see stats().last_error and on_error)",
+    "logger": "librdkafka's log lines are kept by kafkalog, never written to stderr or to logging",
+    "transactional.id": "log shipping is not transactional",
+}
+
+_CALLBACK_OPTIONS = frozenset({"stats_cb", "throttle_cb", "oauth_cb"})
+
+_ALIASES: dict[str, str] = {
+    # user-facing name -> the name librdkafka uses in its error messages
+    "linger.ms": "queue.buffering.max.ms",
+    "acks": "request.required.acks",
+    "compression.type": "compression.codec",
+    "delivery.timeout.ms": "message.timeout.ms",
+    "retries": "message.send.max.retries",
+    "sasl.mechanism": "sasl.mechanisms",
+    "max.in.flight": "max.in.flight.requests.per.connection",
+}
+_ALIAS_GROUPS: tuple[frozenset[str], ...] = tuple(frozenset(pair) for pair in _ALIASES.items())
+
+DEFAULTS: dict[str, Any] = {
+    "client.id": "kafkalog",
+    "linger.ms": 5,
+    # librdkafka's own queue; the worker waits for each batch, so this only has to hold one batch
+    "queue.buffering.max.messages": 100_000,
+    "queue.buffering.max.kbytes": 64 * 1024,
+    # a record's delivery report comes within this, whatever the broker does
+    "message.timeout.ms": 30_000,
+    "request.timeout.ms": 10_000,
+    # as kafka-python's max_request_size: a record truncated to max_message_bytes (1,000,000) plus its key and
+    # framing still fits (librdkafka's default of 1,000,000 counts the framing)
+    "message.max.bytes": 1_048_576,
+    "socket.keepalive.enable": True,
+    "socket.connection.setup.timeout.ms": 10_000,
+    "reconnect.backoff.max.ms": 5_000,
+    "log.connection.close": False,
+}
+"""Defaults for log shipping; ``enable.idempotence`` is also turned on unless ``acks`` is set to 0 or 1."""
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "acks": (0, 1, -1, "0", "1", "-1", "all"),
+    "request.required.acks": (0, 1, -1, "0", "1", "-1", "all"),
+    "compression.type": ("none", "gzip", "snappy", "lz4", "zstd"),
+    "compression.codec": ("none", "gzip", "snappy", "lz4", "zstd"),
+    "security.protocol": ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl"),
+}
+_CASE_SENSITIVE_CHOICES: dict[str, tuple[str, ...]] = {
+    "sasl.mechanism": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"),
+    "sasl.mechanisms": ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"),
+}
+
+
+def _import_client() -> Any:
+    try:
+        import confluent_kafka
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"transport='confluent' needs the confluent-kafka package: {INSTALL_HINT}") from exc
+    return confluent_kafka
+
+
+def _shown(name: str, value: Any) -> str:
+    return "***" if is_secret_option(name) else repr(value)
+
+
+def _scrub(text: str, config: Mapping[str, Any]) -> str:
+    for name, value in config.items():
+        if is_secret_option(name) and isinstance(value, (str, int, float)) and str(value):
+            text = text.replace(str(value), "***")
+    return text
+
+
+def _check_static(config: Mapping[str, Any]) -> None:
+    for name, why in OWNED_OPTIONS.items():
+        if name in config:
+            raise ConfigError(f"producer_config: {name!r} cannot be set here ({why})")
+    for group in _ALIAS_GROUPS:
+        both = sorted(group & set(config))
+        if len(both) > 1:
+            raise ConfigError(f"producer_config: {both[0]!r} and {both[1]!r} are the same librdkafka option; "
+                              "set only one")
+    for name, value in config.items():
+        if name in _CALLBACK_OPTIONS:
+            if not callable(value):
+                raise ConfigTypeError(f"producer_config: {name} must be a callable, got {type(value).__name__}")
+            continue
+        if isinstance(value, (str, int, float)):  # bool is an int
+            continue
+        raise ConfigTypeError(
+            f"producer_config: {name} must be a str, int, float or bool, got {type(value).__name__}")
+    for name, allowed in _CHOICES.items():
+        if name not in config:
+            continue
+        value = config[name]
+        key = value.lower() if isinstance(value, str) else value
+        if isinstance(value, bool) or key not in allowed:
+            raise ConfigError(f"producer_config: {name}={_shown(name, value)} is not one of {list(allowed)}")
+    for name, choices in _CASE_SENSITIVE_CHOICES.items():
+        if name in config and config[name] not in choices:
+            raise ConfigError(
+                f"producer_config: {name}={_shown(name, config[name])} is not one of {list(choices)} "
+                "(case matters; GSSAPI needs a librdkafka built with Kerberos support)")
+    protocol = str(config.get("security.protocol", "plaintext")).lower()
+    if protocol.startswith("sasl") and "sasl.mechanism" not in config and "sasl.mechanisms" not in config:
+        raise ConfigError(f"producer_config: security.protocol={config['security.protocol']!r} needs "
+                          f"sasl.mechanism (one of {list(_CASE_SENSITIVE_CHOICES['sasl.mechanism'])})")
+
+
+def _names_of(name: str) -> frozenset[str]:
+    """``name`` and its librdkafka aliases."""
+    for group in _ALIAS_GROUPS:
+        if name in group:
+            return group
+    return frozenset({name})
+
+
+def _with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for name, value in DEFAULTS.items():
+        if not _names_of(name) & set(config):
+            settings[name] = value
+    acks = config.get("acks", config.get("request.required.acks", "all"))
+    if "enable.idempotence" not in config and str(acks).lower() in ("all", "-1"):
+        # per-partition order survives librdkafka's internal retries, and they write no duplicates
+        settings["enable.idempotence"] = True
+    settings.update(config)
+    return settings
+
+
+_QUOTED = re.compile(r'"([A-Za-z0-9_.\-]+)"|`([A-Za-z0-9_.\-]+)`')
+_CANONICAL_TO_USER = {canonical: user for user, canonical in _ALIASES.items()}
+
+
+def _user_name(quoted: str, config: Mapping[str, Any]) -> str:
+    if quoted in config:
+        return quoted
+    user = _CANONICAL_TO_USER.get(quoted)
+    return user if user is not None and user in config else quoted
+
+
+def _named_options(text: str, config: Mapping[str, Any]) -> list[str]:
+    """The options librdkafka's message names, under the name the user wrote (``linger.ms``, not its alias)."""
+    names: list[str] = []
+    for match in _QUOTED.finditer(text):
+        name = _user_name(match.group(1) or match.group(2), config)
+        if name not in names:
+            names.append(name)
+    if not names:  # e.g. "Failed to create producer: ssl.ca.location failed: ..."
+        for name in config:
+            if re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", text):
+                names.append(name)
+    return names
+
+
+def _trial(client: Any, settings: Mapping[str, Any]) -> None:
+    """Build (and drop) a producer without servers: librdkafka checks every option, no network involved."""
+    conf = dict(settings)
+    conf["logger"] = _Health()
+    conf["error_cb"] = _ignore
+    try:
+        producer = client.Producer(conf)
+    except client.KafkaException as exc:
+        text = _scrub(_error_text(exc.args[0]) if exc.args else str(exc), settings).strip()
+        names = _named_options(text, settings)
+        if names:
+            raise ConfigError(f"producer_config: {', '.join(repr(n) for n in names)} rejected by librdkafka: "
+                              f"{text}") from None
+        raise ConfigError(f"producer_config: librdkafka rejected the configuration: {text}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigTypeError(f"producer_config: {_scrub(str(exc), settings)}") from None
+    close = getattr(producer, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+    del producer
+
+
+def _ignore(*args: Any) -> None:
+    return None
+
+
+def validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``producer_config`` (librdkafka names) and return it merged over our defaults.
+
+    Owned options and choices are checked without importing confluent_kafka; then a producer is built and
+    dropped (cheap, no network) so librdkafka rejects unknown or invalid options now, as :class:`ConfigError`
+    naming the option. Secret values never appear in the messages. Raises :class:`MissingDependencyError` if
+    confluent-kafka is not installed.
+    """
+    try:
+        _check_static(config)
+    except (ConfigError, ConfigTypeError) as exc:  # a secret pasted into the wrong option is still a secret
+        scrubbed = _scrub(str(exc), config)
+        if scrubbed != str(exc):
+            raise type(exc)(scrubbed) from None
+        raise
+    settings = _with_defaults(config)
+    client = _import_client()
+    _trial(client, settings)
+    return settings
