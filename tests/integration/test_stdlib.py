@@ -45,9 +45,12 @@ class Cyclic:
 
 
 class TestHandlerInCode:
-    def test_every_contract_field_arrives(self, kafka_bootstrap: str, topic: str) -> None:
+    @pytest.mark.parametrize("transport", ["kafka-python", "confluent"])
+    def test_every_contract_field_arrives(self, kafka_bootstrap: str, topic: str, transport: str) -> None:
         """A record with extras, static fields and its call site arrives with each contract field exact."""
-        handler = KafkaHandler(kafka_bootstrap, topic, static_fields={"service": "billing", "env": "test"})
+        errors: list[str] = []
+        handler = KafkaHandler(kafka_bootstrap, topic, static_fields={"service": "billing", "env": "test"},
+                               transport=transport, on_error=errors.append)
         log = _logger("billing.api", handler)
 
         def pay_endpoint() -> int:
@@ -57,7 +60,9 @@ class TestHandlerInCode:
         before = time.time()
         line = pay_endpoint()
         assert handler.flush(30)
+        stats = handler.stats()
         handler.close()
+        assert (stats.delivered, stats.dropped, errors) == (1, {}, [])
         [record] = read_records(kafka_bootstrap, topic, 1)
         event = record.json()
         assert set(event) == CONTRACT_KEYS | {"service", "env"}
@@ -75,7 +80,7 @@ class TestHandlerInCode:
         assert event["service"] == "billing" and event["env"] == "test"
         assert abs(_parse_time(event["time"]).timestamp() - before) < 5
         assert len(event["time"].split(".")[1]) >= len("123+00:00")
-        assert record.timestamp_ms // 1000 == int(_parse_time(event["time"]).timestamp())
+        assert record.timestamp_ms // 1000 == int(_parse_time(event["time"]).timestamp())  # the record's own time
         assert record.key is None
 
     def test_exception_with_cause_arrives(self, kafka_bootstrap: str, topic: str) -> None:
