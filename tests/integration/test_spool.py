@@ -153,3 +153,27 @@ class TestSpoolOutage:
         assert (stats.spooled, stats.spool_pending) == (100_000, 100_000)
         assert report.spooled == 100_000
         assert spent < 10.0
+
+
+class TestSpoolCorruption:
+    def test_torn_tail_is_skipped_counted_and_the_rest_delivered(self, kafka_bootstrap: str, topic: str,
+                                                                 tmp_path: Path) -> None:
+        """A segment cut mid-record (a crash while writing): the records before the tear arrive, the torn one
+        is counted as spool_corrupt, nothing raises."""
+        spool = tmp_path / "spool"
+        proc = python_script(LOG_DOWN.format(port=unused_port(), topic=topic, spool=spool, count=100, writer="a",
+                                             after="sys.exit(0)"))
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        [segment] = sorted(spool.glob("*.seg"))
+        data = segment.read_bytes()
+        segment.write_bytes(data[:-10])  # tear the last record
+        handler = KafkaHandler(kafka_bootstrap, topic, spool_dir=str(spool), handle_sigterm=False)
+        _wait_replayed(handler, 99)
+        deadline = time.monotonic() + 10
+        while handler.stats().dropped.get("spool_corrupt", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = handler.stats()
+        handler.close()
+        assert (stats.replayed, stats.dropped) == (99, {"spool_corrupt": 1})
+        assert _seqs(read_records(kafka_bootstrap, topic, 99)) == list(range(99))
