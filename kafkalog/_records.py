@@ -27,8 +27,6 @@ _N_INIT_ATTRS = len(_INIT_ATTRS)
 _LOGRECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName"}
 _LOWER = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
-
 _time_cache: tuple[int, str] = (-1, "")
 
 
