@@ -27,7 +27,8 @@ def _stderr(message: str) -> None:
 class ErrorReporter:
     """Says each kind of problem at most once per ``interval`` seconds, with a count of what it held back."""
 
-    def __init__(self, name: str, sink: ErrorSink | None, interval: float, scrub: Callable[[str], str]) -> None:
+    def __init__(self, name: str, sink: ErrorSink | None, interval: float, scrub: Callable[[str], str],
+                 on_deferred: Callable[[], None] | None = None) -> None:
         self.name = name
         self._sink = sink or _stderr
         self._interval = interval
@@ -37,9 +38,15 @@ class ErrorReporter:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self.muted = False  # after close(): a worker still finishing a blocked call stays quiet
+        self._deferred: list[str] = []
+        self._on_deferred = on_deferred  # tells the worker a line waits for it
 
-    def report(self, kind: str, message: str) -> None:
-        """Record ``message`` as the last error and pass it on unless ``kind`` was said less than interval ago."""
+    def report(self, kind: str, message: str, *, defer: bool = False) -> None:
+        """Record ``message`` as the last error and pass it on unless ``kind`` was said less than interval ago.
+
+        ``defer`` (calls from the application's thread): keep the line for the worker to write, so a slow or
+        full stderr pipe can never stall a logging call.
+        """
         text = self._scrub(message)
         now = time.monotonic()
         with self._lock:
@@ -53,11 +60,31 @@ class ErrorReporter:
             if self.muted:
                 return
         more = f" ({held} more like this held back)" if held else ""
+        line = f"kafkalog[{self.name}]: {kind}: {text}{more}"
+        if defer:
+            with self._lock:
+                self._deferred.append(line)  # at most one per kind per interval: bounded
+            if self._on_deferred is not None:
+                self._on_deferred()
+            return
+        self._emit(line)
+
+    def flush_deferred(self) -> None:
+        """Write the lines the application's thread left (called on the worker's threads)."""
+        if not self._deferred:
+            return
+        with self._lock:
+            lines, self._deferred = self._deferred, []
+        for line in lines:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
         try:
-            self._sink(f"kafkalog[{self.name}]: {kind}: {text}{more}")
+            self._sink(line)
         except Exception:
             pass
 
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._last = {}
+        self._deferred = []

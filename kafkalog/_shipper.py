@@ -78,7 +78,7 @@ class Shipper:
         if data is None:
             self.worker.count_drop("too_large")
             self.worker._reporter.report("too_large", f"a record over max_message_bytes="
-                                                      f"{config.max_message_bytes} was dropped")
+                                                      f"{config.max_message_bytes} was dropped", defer=True)
             return
         topic = config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None

@@ -57,8 +57,8 @@ class SpoolPipe:
             worker._spool_ready.set()
             self._send_loop()
         finally:
-            deadline = worker._deadline
-            ingest.join(None if deadline is None else max(0.0, deadline - time.monotonic()) + 0.2)
+            deadline = worker._deadline  # None only if the send loop failed: do not wait on the queue then
+            ingest.join(0.2 if deadline is None else max(0.0, deadline - time.monotonic()) + 0.2)
             with self._lock:
                 self._refresh_locked()
                 self._spool.close()

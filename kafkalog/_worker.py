@@ -51,7 +51,8 @@ class Worker:
         self.name = name
         self.close_report: CloseReport | None = None
         self._closed = False
-        self._reporter = ErrorReporter(name, config.on_error, config.error_interval, config.scrub)
+        self._reporter = ErrorReporter(name, config.on_error, config.error_interval, config.scrub,
+                                       on_deferred=self._deferred_report)
         self._backoff = Backoff(config.retry_backoff, config.retry_backoff_max)
         self._new_process_state()
         lifecycle.track(self)
@@ -136,7 +137,13 @@ class Worker:
             "queue_full": (f"the queue is full (queue_max_records={config.queue_max_records}, queue_max_bytes="
                            f"{config.queue_max_bytes}, overflow={config.overflow!r})"),
         }[reason]
-        self._reporter.report(reason, f"dropping records: {why}; see stats().dropped")
+        self._reporter.report(reason, f"dropping records: {why}; see stats().dropped", defer=True)
+
+    def _deferred_report(self) -> None:
+        """A report from the application's thread waits: have the worker write it soon."""
+        if self._thread is None:
+            self._start_thread()
+        self._wake.set()
 
     def count_drop(self, reason: str) -> None:
         """Count a record the caller could not even build or encode."""
@@ -237,6 +244,7 @@ class Worker:
             delivered = self._counters.delivered
             shutdown_drops = self._counters.dropped.get("shutdown", 0)
             spooled = self._spool_pending
+        self._reporter.flush_deferred()
         report = CloseReport(delivered=delivered, left=shutdown_drops + in_flight,
                              timed_out=bool(shutdown_drops + in_flight + spooled), elapsed=time.monotonic() - started,
                              spooled=spooled)
@@ -301,6 +309,7 @@ class Worker:
         """
         config = self.config
         while True:
+            self._reporter.flush_deferred()
             with self._lock:
                 depth = len(self._queue)
                 if self._deadline is not None and (depth == 0 or (not drain and self._past_deadline())):
@@ -373,6 +382,7 @@ class Worker:
 
     def _pause(self, delay: float) -> None:
         """Back off before a retry; once closing, never past the close deadline (and never a busy loop)."""
+        self._reporter.flush_deferred()
         if self._deadline is None and not self._stop.wait(delay):
             return
         deadline = self._deadline

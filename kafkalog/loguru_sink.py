@@ -42,7 +42,8 @@ class KafkaSink:
             shipper.ship(shipper.builder.from_loguru(record), record["time"].timestamp())
         except Exception as exc:
             shipper.worker.count_drop("internal_error")
-            shipper.worker._reporter.report("internal_error", f"could not ship a loguru record: {exc!r}")
+            shipper.worker._reporter.report("internal_error", f"could not ship a loguru record: {exc!r}",
+                                            defer=True)
 
     def stop(self) -> None:
         """Called by ``logger.remove()``: drain within ``close_timeout``."""

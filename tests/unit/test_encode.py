@@ -9,6 +9,7 @@ import json
 import math
 import re
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 from kafkalog import KafkaHandler, _encode
 from kafkalog._encode import TRUNCATION_MARKER, dumps, encode_event, sanitize
 from kafkalog.transports import MemoryTransport
+
+from .conftest import wait_until
 
 MARKER = re.compile(r"\.\.\.\[truncated (\d+) bytes\]$")
 Dumps = Callable[[Any], bytes]
@@ -495,6 +498,8 @@ class TestOversizeThroughHandler:
         errors: list[str] = []
         handler = make_handler(max_message_bytes=1024, queue_max_bytes=4096, oversize="drop", on_error=errors.append)
         make_logger(handler).info("x" * 5000)
+        assert wait_until(lambda: bool(errors))  # written by the worker, never on the logging thread
+        time.sleep(0.1)
         assert len(errors) == 1
         assert "too_large" in errors[0]
         assert "max_message_bytes=1024" in errors[0]

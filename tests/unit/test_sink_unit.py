@@ -15,7 +15,14 @@ from kafkalog import KafkaSink, not_from_kafka_client
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
 
-from .conftest import BOOTSTRAP, CONTRACT_KEYS, GatedTransport, SlowOpenTransport, assert_invariant
+from .conftest import (
+    BOOTSTRAP,
+    CONTRACT_KEYS,
+    GatedTransport,
+    SlowOpenTransport,
+    assert_invariant,
+    wait_until,
+)
 from .test_handler_unit import VALUES, add_cycles
 
 pytest.importorskip("loguru")
@@ -147,6 +154,8 @@ class TestNeverBlocksOrRaises:
         errors: list[str] = []
         sink = make_sink(on_error=errors.append)
         sink.write("plain text, no .record")
+        assert wait_until(lambda: bool(errors))  # written by the worker, never on the logging thread
+        time.sleep(0.1)
         assert len(errors) == 1
         assert "internal_error" in errors[0]
 

@@ -194,11 +194,18 @@ class TestOverflow:
         worker = make_worker(transport=transport, queue_max_records=3, overflow="drop_newest",
                              on_error=said.append, error_interval=60)
         stuck_with(worker, transport)
+        logging_thread = threading.current_thread().name
+        said_on: list[str] = []
+        worker._reporter._sink = lambda line: (said.append(line), said_on.append(threading.current_thread().name))
         for item in numbered(10):
             worker.put(item)
+        assert (worker.stats().last_error or "").startswith("queue_full:")  # at once
+        assert said == []  # the line itself is written by the worker, not on the logging call
+        transport.gate.set()
+        assert wait_until(lambda: any(": queue_full: " in text for text in said))
         full = [text for text in said if ": queue_full: " in text]
         assert len(full) == 1 and "queue_max_records=3" in full[0]
-        assert (worker.stats().last_error or "").startswith("queue_full:")
+        assert logging_thread not in said_on
 
     def test_drop_newest_delivers_oldest(self, make_worker: MakeWorker, gated: Gated) -> None:
         """drop_newest: the records already queued are the ones delivered."""
