@@ -11,7 +11,7 @@ from ._records import RecordBuilder
 from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
-from .errors import ConfigTypeError
+from .errors import ConfigTypeError, Reason
 from .typing import Event, Message
 
 CLIENT_LOGGER = "kafka"
@@ -76,9 +76,9 @@ class Shipper:
                     if data is not None:
                         self.worker.count_truncated()
         if data is None:
-            self.worker.count_drop("too_large")
-            self.worker._reporter.report("too_large", f"a record over max_message_bytes="
-                                                      f"{config.max_message_bytes} was dropped", defer=True)
+            self.worker.count_drop(Reason.TOO_LARGE)
+            self.worker.report(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} "
+                                                 "was dropped")
             return
         topic = config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None

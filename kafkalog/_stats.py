@@ -82,6 +82,7 @@ class Counters:
         "replayed",
         "retried",
         "seen",
+        "settled",
         "spooled",
         "truncated",
     )
@@ -89,6 +90,7 @@ class Counters:
     def __init__(self) -> None:
         self.seen = 0
         self.enqueued = 0
+        self.settled = 0  # of the enqueued: delivered or dropped since (what flush() waits for)
         self.delivered = 0
         self.failed = 0
         self.retried = 0

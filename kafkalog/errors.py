@@ -33,3 +33,41 @@ class DeliveryError(KafkaLogError):
 
     def __repr__(self) -> str:
         return f"DeliveryError(reason={self.reason!r}, retriable={self.retriable}, message={str(self)!r})"
+
+
+class Reason:
+    """The reason codes: keys of ``stats().dropped`` and kinds of reported problems. One name each, here only.
+
+    Drops (each record dropped is counted under exactly one): ``QUEUE_FULL``, ``TOO_LARGE`` (over
+    ``queue_max_bytes`` or ``max_message_bytes``), ``CLOSED`` (logged after close), ``SHUTDOWN`` (still queued
+    when the close deadline passed), ``DELIVERY_TIMEOUT``, ``SPOOL_FULL`` (by ``spool_full_policy``),
+    ``SPOOL_ERROR`` (the disk refused a write), ``SPOOL_CORRUPT`` (a torn or corrupt frame), ``INTERNAL_ERROR``,
+    and the delivery errors a transport maps client exceptions to: ``MESSAGE_TOO_LARGE``, ``INVALID_TOPIC``,
+    ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``TIMEOUT``, ``TRANSPORT_ERROR``,
+    ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``, ``CLOSE``.
+    """
+
+    QUEUE_FULL = "queue_full"
+    TOO_LARGE = "too_large"
+    CLOSED = "closed"
+    SHUTDOWN = "shutdown"
+    DELIVERY_TIMEOUT = "delivery_timeout"
+    SPOOL_FULL = "spool_full"
+    SPOOL_ERROR = "spool_error"
+    SPOOL_CORRUPT = "spool_corrupt"
+    INTERNAL_ERROR = "internal_error"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    INVALID_TOPIC = "invalid_topic"
+    AUTH_FAILED = "auth_failed"
+    NOT_AUTHORIZED = "not_authorized"
+    TLS_ERROR = "tls_error"
+    BROKER_ERROR = "broker_error"
+    TIMEOUT = "timeout"
+    TRANSPORT_ERROR = "transport_error"
+    CONFIG_ERROR = "config_error"
+    SPOOL = "spool"
+    WORKER = "worker"
+    CLOSE = "close"
+
+    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, NOT_AUTHORIZED, TLS_ERROR, BROKER_ERROR, TIMEOUT})
+    """Errors a spool waits out (records stay on disk and are retried) instead of dropping."""

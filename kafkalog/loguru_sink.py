@@ -13,6 +13,7 @@ from ._shipper import Shipper, build_config, is_client_logger
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
+from .errors import Reason
 
 
 def not_from_kafka_client(record: Mapping[str, Any]) -> bool:
@@ -41,9 +42,8 @@ class KafkaSink:
                 return
             shipper.ship(shipper.builder.from_loguru(record), record["time"].timestamp())
         except Exception as exc:
-            shipper.worker.count_drop("internal_error")
-            shipper.worker._reporter.report("internal_error", f"could not ship a loguru record: {exc!r}",
-                                            defer=True)
+            shipper.worker.count_drop(Reason.INTERNAL_ERROR)
+            shipper.worker.report(Reason.INTERNAL_ERROR, f"could not ship a loguru record: {exc!r}")
 
     def stop(self) -> None:
         """Called by ``logger.remove()``: drain within ``close_timeout``."""

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka_util import read_records
-from support import isolated_logger, python_script, unused_port
+from kafka_util import check_sequence, read_records
+from support import cpu_burners, isolated_logger, python_script, unused_port
 
 from kafkalog import KafkaHandler
 from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-
-
-
-
-
 
 LOG_DOWN = """
     import logging, sys, time
@@ -133,26 +127,77 @@ class TestSpoolOutage:
         print(f"spool kill/restart: sent=20000 delivered={stats.delivered} "
               f"duplicates={sum(counts.values()) - 20_000} retried={stats.retried}")
 
-    def test_full_queue_spills_to_disk_instead_of_dropping(self, tmp_path: Path) -> None:
-        """Broker down, 100,000 records into a 10,000-record queue: all end up on disk, none dropped."""
-        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
-                               queue_max_records=10_000, handle_sigterm=False, close_timeout=1)
-        log = isolated_logger("spill", handler)
-        started = time.perf_counter()
-        for seq in range(100_000):
-            log.info("seq %d", seq, extra={"seq": seq})
-        spent = time.perf_counter() - started
-        deadline = time.monotonic() + 30
-        while handler.stats().spool_pending < 100_000 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    def test_busy_machine_two_threads_drop_nothing_and_deliver_each_once(self, private_kafka: LocalKafka,
+                                                                        tmp_path: Path) -> None:
+        """With a spool, a full queue never drops: broker down, two logging threads, both cores kept busy by two
+        CPU-bound processes, a 2,000-record queue; every record arrives exactly once after the broker is back."""
+        topic = "spool-busy"
+        private_kafka.create_topic(topic)
+        private_kafka.kill()
+        handler = KafkaHandler(private_kafka.bootstrap, topic, spool_dir=str(tmp_path / "spool"),
+                               queue_max_records=2_000, handle_sigterm=False, close_timeout=10)
+        log = isolated_logger("spool.busy", handler)
+        per_thread = 25_000
+
+        def write(name: str) -> None:
+            for seq in range(per_thread):
+                log.info("seq %d", seq, extra={"seq": seq, "writer": name})
+
+        with cpu_burners(2):
+            threads = [threading.Thread(target=write, args=(name,)) for name in ("a", "b")]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         stats = handler.stats()
+        assert stats.dropped == {}, stats
+        assert stats.spooled == stats.seen == 2 * per_thread
+        private_kafka.restart()
+        assert handler.flush(180), handler.stats()
+        stats = handler.stats()
+        handler.close()
+        assert (stats.dropped, stats.spool_pending, stats.delivered) == ({}, 0, 2 * per_thread)
+        records = read_records(private_kafka.bootstrap, topic, 2 * per_thread, timeout=120)
+        for writer in ("a", "b"):
+            check = check_sequence(_seqs(records, writer), per_thread)
+            assert (check.lost, check.duplicate_count, check.out_of_order) == ((), 0, 0), check.summary()
+
+    def test_close_keeps_every_pending_record_on_disk(self, tmp_path: Path) -> None:
+        """Broker unreachable at close: nothing is counted as a shutdown drop, every record stays in the spool."""
+        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
+                               queue_max_records=1_000, handle_sigterm=False, close_timeout=1)
+        log = isolated_logger("spill", handler)
+        for seq in range(20_000):
+            log.info("seq %d", seq, extra={"seq": seq})
         handler.close(1)
         report = handler.close_report
+        stats = handler.stats()
         assert report is not None
         assert stats.dropped == {}, stats
-        assert (stats.spooled, stats.spool_pending) == (100_000, 100_000)
-        assert report.spooled == 100_000
-        assert spent < 10.0
+        assert (stats.spooled, report.spooled, report.left) == (20_000, 20_000, 0)
+
+    def test_logging_after_close_counts_closed(self, tmp_path: Path) -> None:
+        """A record logged after close is counted as ``closed``, not as ``spool_full``."""
+        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
+                               handle_sigterm=False, close_timeout=0)
+        log = isolated_logger("late", handler)
+        handler.close()
+        log.info("too late")
+        assert handler.stats().dropped == {"closed": 1}
+
+    def test_spool_full_counts_spool_full(self, kafka_bootstrap: str, tmp_path: Path) -> None:
+        """drop_newest at spool_max_bytes: the refused records are counted as ``spool_full``, the rest kept."""
+        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", spool_dir=str(tmp_path / "spool"),
+                               spool_max_bytes=2_100_000, spool_segment_bytes=1_100_000, max_message_bytes=1_000_000,
+                               spool_full_policy="drop_newest", handle_sigterm=False, close_timeout=0)
+        log = isolated_logger("full", handler)
+        for seq in range(30_000):
+            log.info("seq %d %s", seq, "x" * 100, extra={"seq": seq})
+        stats = handler.stats()
+        handler.close()
+        assert stats.dropped.get("spool_full", 0) > 0, stats
+        assert set(stats.dropped) == {"spool_full"}, stats
+        assert stats.spooled + stats.dropped["spool_full"] == stats.seen == 30_000
 
 
 class TestSpoolCorruption:

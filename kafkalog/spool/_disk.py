@@ -26,8 +26,10 @@ import weakref
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from ._spool_dir import SegmentIndex, create_segment_file
-from ._spool_segment import (
+from ..errors import ConfigError, ConfigTypeError
+from ..typing import Message
+from ._directory import SegmentIndex, create_segment_file
+from ._format import (
     FILE_HEADER,
     FrameReader,
     Segment,
@@ -36,8 +38,6 @@ from ._spool_segment import (
     write_all,
     write_pos,
 )
-from .errors import ConfigError, ConfigTypeError
-from .typing import Message
 
 FullPolicy = Literal["drop_newest", "drop_oldest"]
 FULL_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest")

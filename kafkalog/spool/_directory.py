@@ -27,7 +27,7 @@ import os
 import re
 import time
 
-from ._spool_segment import (
+from ._format import (
     FILE_HEADER,
     FILE_MAGIC,
     FrameReader,

@@ -23,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .typing import Message
+from ..typing import Message
 
 FILE_MAGIC = b"KLSPOOL1"
 FILE_HEADER = struct.Struct("<8sQ")  # magic, created_ns
