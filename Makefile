@@ -11,7 +11,7 @@ $(PY):
 setup: $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m kafkalog.testing.broker --fetch-only
+	$(PY) -m kafkalog.testing --fetch-only
 
 demo: setup
 	$(PY) examples/demo.py

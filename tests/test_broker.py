@@ -167,7 +167,7 @@ def test_public_names_resolve() -> None:
 @pytest.mark.integration
 def test_cli_fetch_only() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "kafkalog.testing.broker", "--fetch-only"],
+        [sys.executable, "-m", "kafkalog.testing", "--fetch-only"],
         capture_output=True, text=True, timeout=900, check=False,
     )
     assert result.returncode == 0, result.stderr

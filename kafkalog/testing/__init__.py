@@ -4,8 +4,7 @@
 - :class:`LocalKafkaCluster` (:mod:`.cluster`): three nodes for replication and failover tests.
 - :func:`create_topic`, :func:`describe_partition` (:mod:`._admin`), :func:`make_keystore` (:mod:`.security`).
 
-Names are imported lazily so ``python -m kafkalog.testing.broker`` does not import its own module twice, and
-importing this package costs nothing until a name is used.
+Names are imported lazily: importing this package costs nothing until a name is used.
 """
 
 from __future__ import annotations

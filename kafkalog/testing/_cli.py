@@ -1,4 +1,4 @@
-"""``python -m kafkalog.testing.broker``: run a local broker (or cluster) until Ctrl-C, or just fetch the jars."""
+"""``python -m kafkalog.testing``: run a local broker (or cluster) until Ctrl-C, or just fetch the jars."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _parse_property(text: str) -> tuple[str, str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m kafkalog.testing.broker",
+        prog="python -m kafkalog.testing",
         description="Run a local Apache Kafka broker (KRaft) from Maven Central jars.",
     )
     parser.add_argument("--version", default=DEFAULT_KAFKA_VERSION, help="Kafka version (default %(default)s)")

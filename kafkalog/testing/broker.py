@@ -6,7 +6,7 @@ started with ``java`` directly (:mod:`._process`). The broker runs in combined b
 loopback with a static quorum. ``LocalKafka(security=True)`` adds SASL and TLS listeners (:mod:`.security`);
 :mod:`.cluster` runs three nodes.
 
-Run ``python -m kafkalog.testing.broker`` to keep one running for manual experiments (``--help``).
+Run ``python -m kafkalog.testing`` to keep one running for manual experiments (``--help``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -56,7 +56,6 @@ __all__ = [
     "MissingToolError",
     "create_topic",
     "fetch_kafka_jars",
-    "main",
     "new_cluster_id",
 ]
 
@@ -386,14 +385,3 @@ class LocalKafka:
         for data_dir in data_dirs(self._server_properties()):
             shutil.rmtree(data_dir, ignore_errors=True)
         self._cluster_id = None
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line (``python -m kafkalog.testing.broker --help``); see :mod:`._cli`."""
-    from ._cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
