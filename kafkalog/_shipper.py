@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any
 
 from ._encode import dumps, encode_event
 from ._records import RecordBuilder
 from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
-from .errors import ConfigTypeError, Reason
+from .errors import Reason
 from .typing import Event, Message
 
 CLIENT_LOGGER = "kafka"
@@ -20,24 +18,6 @@ CLIENT_LOGGER = "kafka"
 def is_client_logger(name: str) -> bool:
     """True for kafka-python's own loggers (``kafka`` and ``kafka.*``; not ``kafkalog`` or ``kafka_app``)."""
     return name == CLIENT_LOGGER or name.startswith("kafka.")
-
-
-def build_config(bootstrap_servers: Any, topic: Any, config: KafkaLogConfig | None,
-                 options: Mapping[str, Any]) -> KafkaLogConfig:
-    """One frozen config from either ``config=`` or the keyword options (not both)."""
-    if config is not None:
-        if bootstrap_servers is not None or topic is not None or options:
-            raise ConfigTypeError("config: pass either config= or the individual options, not both")
-        if not isinstance(config, KafkaLogConfig):
-            raise ConfigTypeError(f"config: expected a KafkaLogConfig, got {type(config).__name__}")
-        return config
-    if bootstrap_servers is None or topic is None:
-        raise ConfigTypeError("bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')")
-    allowed = sorted(name for name, f in KafkaLogConfig.__dataclass_fields__.items() if f.init)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ConfigTypeError(f"unknown option(s) {unknown}; the options are {allowed}")
-    return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic, **options)
 
 
 class Shipper:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ from typing import Any, Literal
 from ._encode import dumps
 from ._records import RESERVED_KEYS
 from ._route import compile_key, compile_topic
+from ._secrets import masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
 from .transports.base import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
@@ -21,24 +23,19 @@ Oversize = Literal["truncate", "drop"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
-_SECRET_WORDS = ("password", "secret", "token", "credential", "sasl.oauthbearer.config")
-MASK = "***"
 
 
-def is_secret_option(name: str) -> bool:
-    """Whether a producer option holds a secret (its value is never shown)."""
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
-
-
-def secret_values(producer_config: Mapping[str, Any]) -> tuple[str, ...]:
-    """The secret strings of a producer config, so error text can be scrubbed of them."""
-    return tuple(str(v) for k, v in producer_config.items() if is_secret_option(k) and v and isinstance(v, str))
-
-
-def masked(producer_config: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy safe to print: secret values replaced by ``***``."""
-    return {k: (MASK if is_secret_option(k) and v is not None else v) for k, v in producer_config.items()}
+def check_static_fields(value: object, max_bytes: int | None = None) -> dict[str, Any]:
+    """``static_fields`` as a dict with str keys; none may be a record key (nor, given ``max_bytes``, too big)."""
+    if not isinstance(value, Mapping):
+        raise ConfigTypeError(f"static_fields: expected a mapping, got {type(value).__name__}")
+    static = {str(k): v for k, v in value.items()}
+    clash = sorted(RESERVED_KEYS & set(static))
+    if clash:
+        raise ConfigError(f"static_fields: {clash} are record keys; allowed are any other names")
+    if max_bytes is not None and len(dumps(static)) > max_bytes // 4:
+        raise ConfigError("static_fields: encoded size must be under a quarter of max_message_bytes")
+    return static
 
 
 def _servers(value: object) -> tuple[str, ...]:
@@ -143,15 +140,7 @@ class KafkaLogConfig:
         setter(self, "host", self.hostname or socket.gethostname())
 
     def _check_fields(self) -> None:
-        if not isinstance(self.static_fields, Mapping):
-            raise ConfigTypeError(f"static_fields: expected a mapping, got {type(self.static_fields).__name__}")
-        static = {str(k): v for k, v in self.static_fields.items()}
-        clash = sorted(RESERVED_KEYS & set(static))
-        if clash:
-            raise ConfigError(f"static_fields: {clash} are record keys; allowed are any other names")
-        if len(dumps(static)) > self.max_message_bytes // 4:
-            raise ConfigError("static_fields: encoded size must be under a quarter of max_message_bytes")
-        object.__setattr__(self, "static_fields", static)
+        object.__setattr__(self, "static_fields", check_static_fields(self.static_fields, self.max_message_bytes))
         if not isinstance(self.default_action, str):
             raise ConfigTypeError(f"default_action: expected a str, got {type(self.default_action).__name__}")
         if self.hostname is not None and not isinstance(self.hostname, str):
@@ -200,6 +189,40 @@ class KafkaLogConfig:
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***`` (for error messages that quote client errors)."""
-        for secret in sorted(self.secrets, key=len, reverse=True):  # longest first: one may contain another
-            text = text.replace(secret, MASK)
-        return text
+        return scrub(text, self.secrets)
+
+    @classmethod
+    def from_options(cls, bootstrap_servers: Any, topic: Any, config: KafkaLogConfig | None,
+                     options: Mapping[str, Any]) -> KafkaLogConfig:
+        """One config from either ``config=`` or the keyword options (not both): what the handler and sink take."""
+        if config is not None:
+            if bootstrap_servers is not None or topic is not None or options:
+                raise ConfigTypeError("config: pass either config= or the individual options, not both")
+            if not isinstance(config, KafkaLogConfig):
+                raise ConfigTypeError(f"config: expected a KafkaLogConfig, got {type(config).__name__}")
+            return config
+        if bootstrap_servers is None or topic is None:
+            raise ConfigTypeError(_REQUIRED)
+        return cls(bootstrap_servers=bootstrap_servers, topic=topic, **options)
+
+
+_REQUIRED = "bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')"
+OPTION_NAMES: tuple[str, ...] = tuple(sorted(f.name for f in fields(KafkaLogConfig) if f.init))
+_generated_init = KafkaLogConfig.__init__
+
+
+@functools.wraps(_generated_init)
+def _checked_init(self: KafkaLogConfig, *args: Any, **options: Any) -> None:
+    """The dataclass's own ``__init__``, after a check that names the options when one is unknown or missing."""
+    if args:
+        raise ConfigTypeError("KafkaLogConfig takes keyword options only, e.g. KafkaLogConfig(bootstrap_servers="
+                              "'127.0.0.1:9092', topic='app-logs')")
+    unknown = sorted(set(options) - set(OPTION_NAMES))
+    if unknown:
+        raise ConfigTypeError(f"unknown option(s) {unknown}; the options are {list(OPTION_NAMES)}")
+    if "bootstrap_servers" not in options or "topic" not in options:
+        raise ConfigTypeError(_REQUIRED)
+    _generated_init(self, **options)
+
+
+KafkaLogConfig.__init__ = _checked_init  # type: ignore[method-assign]

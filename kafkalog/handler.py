@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._shipper import Shipper, build_config, is_client_logger
+from ._shipper import Shipper, is_client_logger
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
@@ -22,7 +22,7 @@ class KafkaHandler(logging.Handler):
 
     def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, level: int | str = logging.NOTSET,
                  config: KafkaLogConfig | None = None, **options: Any) -> None:
-        self._shipper = Shipper(build_config(bootstrap_servers, topic, config, options))
+        self._shipper = Shipper(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         super().__init__(level)
         self.close_report: CloseReport | None = None
         # Set our own formatter so logging.basicConfig(handlers=[...]) does not put a text formatter on us.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._shipper import Shipper, build_config, is_client_logger
+from ._shipper import Shipper, is_client_logger
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
@@ -26,7 +26,7 @@ class KafkaSink:
 
     def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, config: KafkaLogConfig | None = None,
                  **options: Any) -> None:
-        self._shipper = Shipper(build_config(bootstrap_servers, topic, config, options))
+        self._shipper = Shipper(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         self.close_report: CloseReport | None = None
 
     @property

@@ -26,7 +26,6 @@ import weakref
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
-from ..errors import ConfigError, ConfigTypeError
 from ..typing import Message
 from ._directory import SegmentIndex, create_segment_file
 from ._format import (
@@ -40,8 +39,6 @@ from ._format import (
 )
 
 FullPolicy = Literal["drop_newest", "drop_oldest"]
-FULL_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest")
-MIN_SEGMENT_BYTES = 1024
 
 
 class SpoolAppend(NamedTuple):
@@ -69,15 +66,6 @@ class SpoolBatch:
         return f"SpoolBatch({len(self.messages)} record(s) from {self._segment.name})"
 
 
-def _check_int(name: str, value: object, minimum: int, minimum_name: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigTypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < minimum:
-        floor = f"{minimum_name} ({minimum})" if minimum_name else str(minimum)
-        raise ConfigError(f"{name}: must be at least {floor}, got {value!r}")
-    return value
-
-
 class DiskSpool(SegmentIndex):
     """Segment files in one directory, shared safely by any number of processes (see the module docstring).
 
@@ -90,26 +78,14 @@ class DiskSpool(SegmentIndex):
     def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int = 256 * 1024 * 1024,
                  segment_bytes: int = 16 * 1024 * 1024, full_policy: FullPolicy = "drop_oldest",
                  fsync: bool = False, rescan_interval: float = 1.0) -> None:
-        """Validate the options (ConfigError/ConfigTypeError naming the option) and create ``directory``.
+        """Create ``directory``. The options are trusted: :class:`~kafkalog.KafkaLogConfig` checked them.
 
         Raises OSError only here, when the directory cannot be created, so the caller can go on without a spool;
         afterwards no method raises on disk errors. ``rescan_interval`` is how often (seconds) ``read`` looks for
         segments other processes left or released.
         """
-        if not isinstance(directory, (str, os.PathLike)) or not isinstance(os.fspath(directory), str):
-            raise ConfigTypeError(f"spool_dir: expected a str path, got {type(directory).__name__}")
-        if not os.fspath(directory):
-            raise ConfigError("spool_dir: must not be empty")
-        self.segment_bytes = _check_int("spool_segment_bytes", segment_bytes, MIN_SEGMENT_BYTES)
-        self.max_bytes = _check_int("spool_max_bytes", max_bytes, segment_bytes, "spool_segment_bytes")
-        if full_policy not in FULL_POLICIES:
-            raise ConfigError(f"spool_full_policy: {full_policy!r} is not one of {list(FULL_POLICIES)}")
-        if not isinstance(fsync, bool):
-            raise ConfigTypeError(f"spool_fsync: expected a bool, got {type(fsync).__name__}")
-        if isinstance(rescan_interval, bool) or not isinstance(rescan_interval, (int, float)):
-            raise ConfigTypeError(f"spool_rescan_interval: expected a number, got {type(rescan_interval).__name__}")
-        if not rescan_interval >= 0:
-            raise ConfigError(f"spool_rescan_interval: must be at least 0, got {rescan_interval!r}")
+        self.segment_bytes = segment_bytes
+        self.max_bytes = max_bytes
         self.full_policy: FullPolicy = full_policy
         self.fsync = fsync
         self.rescan_interval = float(rescan_interval)

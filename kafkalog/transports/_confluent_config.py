@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..config import is_secret_option
+from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
 from ._confluent_errors import _error_text, _Health
 
@@ -85,14 +85,12 @@ def _import_client() -> Any:
 
 
 def _shown(name: str, value: Any) -> str:
-    return "***" if is_secret_option(name) else repr(value)
+    return MASK if is_secret_option(name) else repr(value)
 
 
-def _scrub(text: str, config: Mapping[str, Any]) -> str:
-    for name, value in config.items():
-        if is_secret_option(name) and isinstance(value, (str, int, float)) and str(value):
-            text = text.replace(str(value), "***")
-    return text
+def scrub_config(text: str, config: Mapping[str, Any]) -> str:
+    """``text`` without the secret values of ``config``."""
+    return scrub(text, secret_values(config))
 
 
 def _check_static(config: Mapping[str, Any]) -> None:
@@ -185,14 +183,14 @@ def _trial(client: Any, settings: Mapping[str, Any]) -> None:
     try:
         producer = client.Producer(conf)
     except client.KafkaException as exc:
-        text = _scrub(_error_text(exc.args[0]) if exc.args else str(exc), settings).strip()
+        text = scrub_config(_error_text(exc.args[0]) if exc.args else str(exc), settings).strip()
         names = _named_options(text, settings)
         if names:
             raise ConfigError(f"producer_config: {', '.join(repr(n) for n in names)} rejected by librdkafka: "
                               f"{text}") from None
         raise ConfigError(f"producer_config: librdkafka rejected the configuration: {text}") from None
     except (TypeError, ValueError) as exc:
-        raise ConfigTypeError(f"producer_config: {_scrub(str(exc), settings)}") from None
+        raise ConfigTypeError(f"producer_config: {scrub_config(str(exc), settings)}") from None
     close = getattr(producer, "close", None)
     if close is not None:
         try:
@@ -217,7 +215,7 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     try:
         _check_static(config)
     except (ConfigError, ConfigTypeError) as exc:  # a secret pasted into the wrong option is still a secret
-        scrubbed = _scrub(str(exc), config)
+        scrubbed = scrub_config(str(exc), config)
         if scrubbed != str(exc):
             raise type(exc)(scrubbed) from None
         raise

@@ -42,7 +42,7 @@ from typing import Any
 
 from ..errors import DeliveryError
 from ..typing import Message
-from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, _import_client, _scrub, validate
+from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, _import_client, scrub_config, validate
 from ._confluent_errors import NOT_RETRIABLE_REASONS, _error_name, _Health, reason_of, to_delivery_error
 from .base import TransportSpec
 
@@ -121,7 +121,7 @@ class ConfluentTransport:
         try:
             self._producer = client.Producer(conf)
         except Exception as exc:
-            raise DeliveryError("config_error", _scrub(f"cannot create the producer: {exc}", self._conf),
+            raise DeliveryError("config_error", scrub_config(f"cannot create the producer: {exc}", self._conf),
                                 retriable=False) from None
 
     def _renew(self) -> None:
@@ -195,14 +195,14 @@ class ConfluentTransport:
         last = self._health.last_error or self._health.last_log
         what = "no delivery report" if queued else "not sent"
         text = f"{what} within {timeout:.1f}s: {detail}" + (f" (last client error: {last})" if last else "")
-        return DeliveryError("timeout", _scrub(text, self._conf), retriable=True)
+        return DeliveryError("timeout", scrub_config(text, self._conf), retriable=True)
 
     def _error(self, exc: BaseException) -> DeliveryError:
         if type(exc).__name__ == "KafkaException":
             error = to_delivery_error(exc)
         else:
             error = DeliveryError("config_error", f"{type(exc).__name__}: {exc}", retriable=False)
-        return DeliveryError(error.reason, _scrub(str(error), self._conf), retriable=error.retriable)
+        return DeliveryError(error.reason, scrub_config(str(error), self._conf), retriable=error.retriable)
 
     def close(self, timeout: float) -> None:
         producer, self._producer = self._producer, None

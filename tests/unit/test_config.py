@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kafkalog import ConfigError, ConfigTypeError, KafkaHandler, KafkaLogConfig, KafkaSink
+from kafkalog import ConfigError, ConfigTypeError, KafkaHandler, KafkaLogConfig, KafkaLogError, KafkaSink
 from kafkalog.transports import MemoryTransport
 
 from .conftest import BOOTSTRAP
@@ -333,10 +333,49 @@ class TestHandlerKeywords:
         finally:
             handler.close(0.5)
 
+    def test_unknown_config_option_lists_options(self) -> None:
+        """KafkaLogConfig(topik=...) raises ConfigTypeError (a KafkaLogError) naming the valid options."""
+        with pytest.raises(KafkaLogError) as info:
+            KafkaLogConfig(bootstrap_servers=BOOTSTRAP, topik="logs")  # type: ignore[call-arg]
+        assert isinstance(info.value, ConfigTypeError)
+        assert "'topik'" in str(info.value) and "'topic'" in str(info.value)
+
+    def test_positional_config_arguments_rejected(self) -> None:
+        """KafkaLogConfig takes keywords only, and says so."""
+        with pytest.raises(ConfigTypeError, match="keyword"):
+            KafkaLogConfig(BOOTSTRAP, "logs")  # type: ignore[misc]
+
     def test_bad_option_value_raises_from_handler(self) -> None:
         """A bad value given to the handler raises the same ConfigError, naming the option."""
         with pytest.raises(ConfigError, match=r"^linger:"):
             KafkaHandler(BOOTSTRAP, "logs", transport=MemoryTransport(), linger=99)
+
+
+class TestSpoolOptions:
+    @pytest.mark.parametrize(("options", "name"), [
+        ({"spool_max_bytes": 0}, "spool_max_bytes"),
+        ({"spool_max_bytes": 2_000_000, "spool_segment_bytes": 4_000_000}, "spool_max_bytes"),
+        ({"spool_segment_bytes": 10}, "spool_segment_bytes"),
+        ({"spool_full_policy": "block"}, "spool_full_policy"),
+    ])
+    def test_bad_value_names_the_option(self, options: dict[str, Any], name: str) -> None:
+        """An out-of-range spool option raises ConfigError naming it."""
+        err = error_of(spool_dir="/tmp/spool", **options)
+        assert isinstance(err, ConfigError)
+        assert str(err).startswith(f"{name}:")
+
+    @pytest.mark.parametrize(("options", "name"), [
+        ({"spool_max_bytes": "1MB"}, "spool_max_bytes"),
+        ({"spool_segment_bytes": True}, "spool_segment_bytes"),
+        ({"spool_fsync": "yes"}, "spool_fsync"),
+        ({"spool_dir": b"/tmp/x"}, "spool_dir"),
+        ({"spool_dir": ""}, "spool_dir"),
+    ])
+    def test_bad_type_names_the_option(self, options: dict[str, Any], name: str) -> None:
+        """A spool option of the wrong type raises ConfigTypeError naming it."""
+        err = error_of(**options)
+        assert isinstance(err, ConfigTypeError)
+        assert str(err).startswith(f"{name}:")
 
 
 class TestSecrets:

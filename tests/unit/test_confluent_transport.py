@@ -181,8 +181,8 @@ class TestSecrets:
 
     def test_secret_named_in_range_error_is_masked(self) -> None:
         """librdkafka quotes the value in some messages; for a secret option it is masked."""
-        text = confluent._scrub(f'Configuration property "sasl.password" value {SECRET} is bad',
-                                {"sasl.password": SECRET})
+        text = confluent.scrub_config(f'Configuration property "sasl.password" value {SECRET} is bad',
+                                     {"sasl.password": SECRET})
         assert SECRET not in text and "***" in text
 
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from kafkalog.errors import ConfigError, ConfigTypeError
 from kafkalog.spool import DiskSpool, SpoolAppend
 from kafkalog.typing import Message
 
@@ -98,34 +97,7 @@ def make_spool(spool_dir: Path) -> Iterator[Callable[..., DiskSpool]]:
         spool.close()
 
 
-class TestConfig:
-    @pytest.mark.parametrize(("options", "name"), [
-        ({"max_bytes": 0}, "spool_max_bytes"),
-        ({"max_bytes": 2048, "segment_bytes": 4096}, "spool_max_bytes"),
-        ({"segment_bytes": 10}, "spool_segment_bytes"),
-        ({"full_policy": "block"}, "spool_full_policy"),
-        ({"rescan_interval": -1}, "spool_rescan_interval"),
-    ])
-    def test_bad_value_names_the_option(self, tmp_path: Path, options: dict[str, Any], name: str) -> None:
-        """An out-of-range option raises ConfigError naming it."""
-        with pytest.raises(ConfigError, match=name):
-            DiskSpool(tmp_path, **options)
-
-    @pytest.mark.parametrize(("options", "name"), [
-        ({"max_bytes": "1MB"}, "spool_max_bytes"),
-        ({"segment_bytes": True}, "spool_segment_bytes"),
-        ({"fsync": "yes"}, "spool_fsync"),
-    ])
-    def test_bad_type_names_the_option(self, tmp_path: Path, options: dict[str, Any], name: str) -> None:
-        """An option of the wrong type raises ConfigTypeError naming it."""
-        with pytest.raises(ConfigTypeError, match=name):
-            DiskSpool(tmp_path, **options)
-
-    def test_bad_directory_type(self) -> None:
-        """A directory that is not a str path raises ConfigTypeError naming spool_dir."""
-        with pytest.raises(ConfigTypeError, match="spool_dir"):
-            DiskSpool(b"/tmp/x")  # type: ignore[arg-type]
-
+class TestDirectory:
     def test_creates_nested_directory(self, tmp_path: Path) -> None:
         """The directory (and its parents) is created."""
         with DiskSpool(tmp_path / "a" / "b"):
