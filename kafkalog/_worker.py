@@ -77,7 +77,7 @@ class Worker:
         self.thread_idents: frozenset[int | None] = frozenset()  # the worker's threads, to filter their records
         self._queue: RecordQueue
         if self._disk is not None:
-            self._queue = SpoolQueue(self._disk, ledger, self._wake.set, self.report)
+            self._queue = SpoolQueue(self.config, self._disk, ledger, self._wake.set, self.report)
         else:
             self._queue = MemoryQueue(self.config, ledger, self._wake.set, lambda: self._thread)
         self._sender = Sender(self.config, ledger, self._reporter, self._stop)
@@ -109,11 +109,6 @@ class Worker:
                    f"{config.queue_max_bytes}, overflow={config.overflow!r})")
         elif reason == Reason.TOO_LARGE:
             why = f"a record is over queue_max_bytes={config.queue_max_bytes}"
-        elif reason == Reason.SPOOL_FULL:
-            why = (f"the spool is at spool_max_bytes={config.spool_max_bytes} "
-                   f"(spool_full_policy={config.spool_full_policy!r})")
-        elif reason == Reason.SPOOL_ERROR:
-            why = f"the spool cannot write: {self._disk.last_error if self._disk else 'unknown error'}"
         else:
             why = "the handler is closed"
         self.report(reason, f"dropping records: {why}; see stats().dropped")

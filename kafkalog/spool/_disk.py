@@ -39,13 +39,16 @@ from ._format import (
 )
 
 FullPolicy = Literal["drop_newest", "drop_oldest"]
+_LINK_CHECK_INTERVAL = 1.0  # seconds between checks that nobody deleted the segment being appended to
 
 
 class SpoolAppend(NamedTuple):
-    """What :meth:`DiskSpool.append` did with the records it was given: each is in exactly one of the two."""
+    """What :meth:`DiskSpool.append` did with the records it was given: each is stored or dropped; ``full`` of the
+    dropped were refused because the spool was at ``max_bytes`` (the rest: a disk error, or not framable)."""
 
     stored: int
     dropped: int
+    full: int = 0
 
 
 class SpoolBatch:
@@ -110,6 +113,7 @@ class DiskSpool(SegmentIndex):
         self._active: Segment | None = None  # the segment this process appends to
         self._current: Segment | None = None  # the segment read() serves from
         self._last_scan = float("-inf")
+        self._link_checked = float("-inf")  # when the active segment was last seen still linked in the directory
         self._reader.forget()
         self.corrupt_skipped = 0
         self.dropped_full = 0
@@ -134,7 +138,7 @@ class DiskSpool(SegmentIndex):
         total = len(messages)
         if self._closed or not total:
             return SpoolAppend(0, total)
-        stored = dropped = 0
+        stored = dropped = full = 0
         parts: list[bytes] = []
         pending_bytes = pending_count = 0
         try:
@@ -171,6 +175,7 @@ class DiskSpool(SegmentIndex):
                     if disk + size > self.max_bytes:
                         del parts[mark:]
                         dropped += 1
+                        full += 1
                         self.dropped_full += 1
                         continue
                 pending_bytes += size
@@ -181,15 +186,19 @@ class DiskSpool(SegmentIndex):
                 stored += pending_count
         except OSError as exc:
             self._error("append", exc)
-            return SpoolAppend(stored, total - stored)  # whatever was not written yet is lost
-        return SpoolAppend(stored, dropped)
+            return SpoolAppend(stored, total - stored, full)  # whatever was not written yet is lost
+        return SpoolAppend(stored, dropped, full)
 
     def _writable_active(self) -> Segment:
         active = self._active
-        if active is not None and active.fd is not None and os.fstat(active.fd).st_nlink == 0:
-            self.last_error = f"spool append: segment {active.name} was deleted by someone else; its records are lost"
-            self._forget(active)
-            active = self._active = None
+        now = time.monotonic()
+        if active is not None and active.fd is not None and now - self._link_checked >= _LINK_CHECK_INTERVAL:
+            self._link_checked = now
+            if os.fstat(active.fd).st_nlink == 0:
+                self.last_error = (f"spool append: segment {active.name} was deleted by someone else; "
+                                   "its records are lost")
+                self._forget(active)
+                active = self._active = None
         if active is None:
             active = self._active = self._create_segment()
         return active

@@ -1,80 +1,119 @@
 """The spool as the worker's queue: a logging call appends its record to disk, the sender delivers from disk.
 
-There is no memory queue in front of the disk, so nothing is dropped because a thread lost the race for the CPU
-(only ``spool_max_bytes`` bounds what waits), records keep their order, and a record is in the page cache, safe
-from a crash of the process, once the logging call returns. The price is one ``write`` per call on the
-application's thread, about what a ``FileHandler`` costs. Records still on disk at exit or after SIGKILL are
-delivered by the next process that uses the directory: at-least-once.
+There is no bounded memory queue in front of the disk, so nothing is dropped because a thread lost the race for
+the CPU (only ``spool_max_bytes`` bounds what waits), each thread's records keep their order, and a record is in
+the page cache, safe from a crash of the process, once the logging call returns. The price is one ``write`` per
+call on the application's thread, about what a ``FileHandler`` costs.
+
+While the sender holds the spool (reading a batch back, committing one: about a millisecond), a logging call does
+not wait for it: its record joins a short list in memory (``waiting``) that whoever next holds the spool writes
+first. Only when that list is at ``queue_max_records``/``queue_max_bytes`` (the disk is far behind) does a logging
+call wait for the disk, as a ``FileHandler`` would; it never drops.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 
 from .._queue import Ledger, Taken, settle_counts
+from ..config import KafkaLogConfig
 from ..errors import Reason
 from ..typing import Message
 from ._disk import DiskSpool, SpoolBatch
 
 
 class SpoolQueue:
-    """One worker's spool in one process; every spool call runs under the ledger's lock."""
+    """One worker's spool in one process. Lock order: the disk lock, then the ledger's (never the other way)."""
 
     durable = True
 
-    def __init__(self, spool: DiskSpool, ledger: Ledger, wake: Callable[[], None],
+    def __init__(self, config: KafkaLogConfig, spool: DiskSpool, ledger: Ledger, wake: Callable[[], None],
                  report: Callable[[str, str], None]) -> None:
         self.ledger = ledger
+        self._config = config
         self._spool = spool
+        self._disk = threading.Lock()  # every DiskSpool call
         self._wake = wake
-        self._report = report  # (kind, message), deferred to the sender's thread
-        self._evicted = spool.dropped_full
-        self._corrupt = spool.corrupt_skipped
-        self._pending = 0
+        self._report = report  # (kind, message), written later by the sender's thread
+        self._waiting: list[Message] = []  # accepted while the disk was busy; written before anything newer
+        self._waiting_bytes = 0
+        self._writing = 0  # accepted, being written by a logging call right now
+        self._on_disk = 0  # the spool's pending records (its own and those it claimed)
+        self._full_seen = spool.dropped_full
+        self._corrupt_seen = spool.corrupt_skipped
         self._stopped = False
-        with ledger.lock:
+        with self._disk, ledger.lock:
             self._refresh()
+
+    # --- the application's side ------------------------------------------------------------------------------
 
     def put(self, message: Message, size: int) -> str:
         ledger = self.ledger
+        config = self._config
         with ledger.lock:
             counters = ledger.counters
             counters.seen += 1
             if ledger.closed or self._stopped:
                 ledger.drop(Reason.CLOSED)
                 return Reason.CLOSED
-            spool = self._spool
-            refused_before = spool.dropped_full
-            if spool.append((message,)).stored:
-                counters.enqueued += 1
-                counters.spooled += 1
-                if not self._pending:
-                    ledger.pending_since = time.time()
-                self._pending += 1
-                reason = ""
-            else:
-                if spool.dropped_full > refused_before:  # drop_newest: this record itself, counted here
-                    reason = Reason.SPOOL_FULL
-                    self._evicted += 1
-                else:
-                    reason = Reason.SPOOL_ERROR  # the disk refused the write
-                ledger.drop(reason)
-            if spool.dropped_full != self._evicted:  # drop_oldest deleted older records to make room
+            counters.enqueued += 1
+            if not self._pending_locked():
+                ledger.pending_since = time.time()
+            direct = self._disk.acquire(blocking=False)
+            if not direct and len(self._waiting) < config.queue_max_records \
+                    and self._waiting_bytes + size <= config.queue_max_bytes:
+                self._waiting.append(message)
+                self._waiting_bytes += size
+                self._wake()  # the sender writes the list if no logging call does first
+                return ""
+            self._writing += 1
+        if not direct:
+            self._disk.acquire()  # the disk is far behind: wait for it, never drop
+        try:
+            self._write_waiting()
+            self._write([message], writing=1)
+        finally:
+            self._disk.release()
+        return ""
+
+    # --- the sender's side (disk lock held where it says so) --------------------------------------------------
+
+    def _write_waiting(self) -> None:
+        """Write the records that waited for the disk (disk lock held)."""
+        while self._waiting:
+            with self.ledger.lock:
+                waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+                self._writing += len(waiting)
+            self._write(waiting, writing=len(waiting))
+
+    def _write(self, messages: list[Message], writing: int) -> None:
+        """Append to the spool and count the outcome (disk lock held)."""
+        spool = self._spool
+        result = spool.append(messages)
+        with self.ledger.lock:
+            self._writing -= writing
+            self.ledger.counters.spooled += result.stored
+            errors = result.dropped - result.full
+            if errors:
+                self.ledger.drop(Reason.SPOOL_ERROR, errors)
+            if spool.dropped_full != self._full_seen or errors:
                 self._refresh()
-        if reason:
-            self._report(reason, self._spool.last_error or "the spool is at spool_max_bytes")
-        elif self._pending == 1 or self._pending % 500 == 0:
-            self._wake()
-        return reason
+            else:
+                self._on_disk += result.stored
+        if errors:
+            self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool.last_error}")
 
     def take(self, max_records: int) -> Taken | None:
-        with self.ledger.lock:
+        with self._disk:
             if self._stopped:
                 return None
+            self._write_waiting()
             batch = self._spool.read(max_records)
-            self._refresh()
+            with self.ledger.lock:
+                self._refresh()
         if batch is None:
             return None
         return Taken(batch.messages, batch, replay=batch.foreign)
@@ -91,43 +130,49 @@ class SpoolQueue:
 
     def finish(self, taken: Taken, complete: bool) -> None:
         """Commit a batch whose records are all delivered or dropped; one left at the deadline stays on disk."""
-        ledger = self.ledger
-        with ledger.lock:
-            if complete and isinstance(taken.handle, SpoolBatch):
+        with self._disk:
+            if complete and isinstance(taken.handle, SpoolBatch) and not self._stopped:
                 self._spool.commit(taken.handle)
-            settle_counts(ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
-            self._refresh()
-            ledger.changed.notify_all()
+            with self.ledger.lock:
+                settle_counts(self.ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
+                self._refresh()
 
     def empty(self) -> bool:
-        return self._pending == 0
+        return not self._pending_locked()
 
     def settled_through(self, target: int) -> bool:
         """Flushed: nothing this spool holds is undelivered (records of earlier processes it claimed included)."""
-        return self._pending == 0
+        return not self._pending_locked()
 
     def pending(self) -> tuple[int, int, int, int]:
-        return 0, 0, 0, self._pending
+        return len(self._waiting), self._waiting_bytes, self._writing, self._on_disk
+
+    def _pending_locked(self) -> int:
+        return self._on_disk + len(self._waiting) + self._writing
 
     def stop(self) -> int:
-        """Release the directory (what is left stays there for the next process)."""
-        with self.ledger.lock:
+        """Write what still waits in memory, then release the directory: what is left is there for the next start."""
+        with self._disk:
             if not self._stopped:
+                self._write_waiting()
                 self._stopped = True
-                self._refresh()
+                with self.ledger.lock:
+                    self._refresh()
                 self._spool.close()
-                self.ledger.changed.notify_all()
         return 0
 
     def _refresh(self) -> None:
-        """Learn the spool's pending count and its new drops (lock held)."""
+        """Learn the spool's pending count and its new drops (both locks held)."""
         spool = self._spool
-        evicted, self._evicted = spool.dropped_full - self._evicted, spool.dropped_full
-        corrupt, self._corrupt = spool.corrupt_skipped - self._corrupt, spool.corrupt_skipped
-        if evicted:
-            self.ledger.drop(Reason.SPOOL_FULL, evicted)
+        full, self._full_seen = spool.dropped_full - self._full_seen, spool.dropped_full
+        corrupt, self._corrupt_seen = spool.corrupt_skipped - self._corrupt_seen, spool.corrupt_skipped
+        if full:
+            self.ledger.drop(Reason.SPOOL_FULL, full)
+            self._report(Reason.SPOOL_FULL, f"dropping records: the spool is at spool_max_bytes="
+                                            f"{self._config.spool_max_bytes} (spool_full_policy="
+                                            f"{self._config.spool_full_policy!r}); see stats().dropped")
         if corrupt:
             self.ledger.drop(Reason.SPOOL_CORRUPT, corrupt)
             self._report(Reason.SPOOL_CORRUPT, spool.last_error or "a corrupt spool record was skipped")
-        self._pending = spool.pending_records()
+        self._on_disk = spool.pending_records()
         self.ledger.changed.notify_all()

@@ -1,0 +1,169 @@
+"""SpoolQueue: the spool as the worker's queue (logging calls append, the sender reads back and commits)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kafkalog import KafkaLogConfig
+from kafkalog._queue import Ledger
+from kafkalog.spool import DiskSpool, SpoolBatch, SpoolQueue
+from kafkalog.transports import MemoryTransport
+from kafkalog.typing import Message
+
+
+class GatedSpool(DiskSpool):
+    """A DiskSpool whose read() waits at a gate: the sender holding the disk, as a slow read would."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def read(self, max_records: int) -> SpoolBatch | None:
+        self.entered.set()
+        self.gate.wait(10)
+        return super().read(max_records)
+
+
+def message(seq: int, writer: str = "a") -> Message:
+    return Message("t", None, f"{writer}:{seq}".encode(), seq)
+
+
+def drain(queue: SpoolQueue) -> list[bytes]:
+    """Take and commit everything, as a sender that delivers all would."""
+    out: list[bytes] = []
+    while (taken := queue.take(1000)) is not None:
+        out.extend(m.value for m in taken.messages)
+        queue.finish(taken, True)
+    return out
+
+
+@pytest.fixture
+def make_queue(tmp_path: Path) -> Iterator[Any]:
+    made: list[SpoolQueue] = []
+
+    def make(**options: Any) -> tuple[SpoolQueue, GatedSpool]:
+        config = KafkaLogConfig(bootstrap_servers="127.0.0.1:9", topic="t", transport=MemoryTransport(),
+                                spool_dir=str(tmp_path / "spool"), handle_sigterm=False, **options)
+        spool = GatedSpool(str(tmp_path / "spool"), rescan_interval=0)
+        queue = SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None)
+        made.append(queue)
+        return queue, spool
+
+    yield make
+    for queue in made:
+        queue.stop()
+
+
+def reading_in_background(queue: SpoolQueue, spool: GatedSpool) -> threading.Thread:
+    """Start a take() that holds the disk until ``spool.gate`` is set."""
+    spool.gate.clear()
+    spool.entered.clear()
+    thread = threading.Thread(target=queue.take, args=(10,))
+    thread.start()
+    assert spool.entered.wait(10)
+    return thread
+
+
+class TestPut:
+    def test_put_goes_to_disk(self, make_queue: Any) -> None:
+        """With the disk free, a record is on disk when put returns."""
+        queue, _ = make_queue()
+        assert queue.put(message(0), 300) == ""
+        assert queue.pending() == (0, 0, 0, 1)
+        assert queue.ledger.counters.spooled == 1
+
+    def test_busy_disk_does_not_block_and_keeps_order(self, make_queue: Any) -> None:
+        """While the sender holds the disk, records wait in memory; later they are written first, in order."""
+        queue, spool = make_queue()
+        queue.put(message(0), 300)
+        reader = reading_in_background(queue, spool)
+        for seq in range(1, 4):
+            assert queue.put(message(seq), 300) == ""
+        assert queue.pending()[0] == 3  # waiting in memory
+        spool.gate.set()
+        reader.join(10)
+        queue.put(message(4), 300)
+        assert drain(queue) == [f"a:{n}".encode() for n in range(5)]  # the reader did not commit 0: read again
+        assert queue.ledger.counters.dropped == {}
+
+    def test_full_waiting_list_waits_for_the_disk_and_drops_nothing(self, make_queue: Any) -> None:
+        """Past queue_max_records waiting, a logging call waits for the disk instead of dropping."""
+        queue, spool = make_queue(queue_max_records=2)
+        reader = reading_in_background(queue, spool)
+        queue.put(message(0), 300)
+        queue.put(message(1), 300)
+        third = threading.Thread(target=queue.put, args=(message(2), 300))
+        third.start()
+        third.join(0.2)
+        assert third.is_alive()  # waiting for the disk
+        spool.gate.set()
+        third.join(10)
+        reader.join(10)
+        assert not third.is_alive()
+        assert drain(queue) == [b"a:0", b"a:1", b"a:2"]
+        assert queue.ledger.counters.dropped == {}
+
+    def test_threads_keep_their_own_order_under_contention(self, make_queue: Any) -> None:
+        """Two logging threads and a reader: every record once, each thread's in order."""
+        queue, _ = make_queue(queue_max_records=50)
+        stop = threading.Event()
+        read: list[bytes] = []
+
+        def sender() -> None:
+            while not stop.is_set() or not queue.empty():
+                read.extend(drain(queue))
+
+        def writer(name: str) -> None:
+            for seq in range(3_000):
+                queue.put(message(seq, name), 300)
+
+        reader = threading.Thread(target=sender)
+        reader.start()
+        writers = [threading.Thread(target=writer, args=(name,)) for name in ("a", "b")]
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        stop.set()
+        reader.join(30)
+        for name in ("a", "b"):
+            mine = [int(v.split(b":")[1]) for v in read if v.startswith(name.encode())]
+            assert mine == list(range(3_000))
+        assert queue.ledger.counters.dropped == {}
+
+
+class TestStop:
+    def test_stop_writes_waiting_records_to_disk(self, make_queue: Any, tmp_path: Path) -> None:
+        """Records still waiting in memory at stop go to disk, for the next process."""
+        queue, spool = make_queue()
+        reader = reading_in_background(queue, spool)
+        for seq in range(5):
+            queue.put(message(seq), 300)
+        spool.gate.set()
+        reader.join(10)
+        queue.stop()
+        assert queue.put(message(9), 300) == "closed"
+        with DiskSpool(str(tmp_path / "spool"), rescan_interval=0) as after:
+            batch = after.read(100)
+            assert batch is not None
+            assert [m.value for m in batch.messages] == [f"a:{n}".encode() for n in range(5)]
+
+    def test_pending_counts_waiting_and_disk(self, make_queue: Any) -> None:
+        """pending() = (waiting, waiting bytes, being written, on disk); all settle to 0 once delivered."""
+        queue, spool = make_queue()
+        queue.put(message(0), 300)
+        reader = reading_in_background(queue, spool)
+        queue.put(message(1), 300)
+        assert queue.pending() == (1, 300, 0, 1)
+        spool.gate.set()
+        reader.join(10)
+        drain(queue)
+        assert queue.pending() == (0, 0, 0, 0)
+        assert queue.settled_through(queue.ledger.counters.enqueued)
