@@ -15,7 +15,7 @@ Outcome = Callable[[Message], "BaseException | None"]
 
 
 class MemoryTransport:
-    """Keeps delivered messages in ``messages``.
+    """Keeps delivered messages in ``messages``, every one, for as long as it lives: a test seam, not a sink.
 
     ``fail_open`` makes the next N ``open`` calls fail (retriably); ``outcome`` decides each message's fate
     (return an exception to fail it); ``delay`` makes every ``send`` take that long, like a slow broker.
