@@ -1,8 +1,8 @@
 """The spool directory: its segment files, which of them this spool holds, and how it claims, scans and deletes them.
 
 Kept apart from :mod:`kafkalog.spool`, which holds the append/read/commit policy: here are the helpers that create,
-lock, list and clean segment files, and :class:`SegmentIndex`, the base of :class:`~kafkalog.spool.DiskSpool` that
-keeps its index of known segments in step with the directory.
+lock, list and clean segment files, and :class:`SegmentIndex`, which :class:`~kafkalog.spool.DiskSpool` holds to
+keep its knowledge of the segments in step with the directory.
 
 Layout of the spool directory (local filesystem: ``flock`` is not trusted over NFS)::
 
@@ -152,50 +152,56 @@ def remove_leftover(directory: str, name: str) -> None:
 
 
 class SegmentIndex:
-    """The segments a :class:`~kafkalog.spool.DiskSpool` knows about, and the directory work that keeps them true.
-
-    The state is set up by DiskSpool (``__init__`` and ``_new_process_state``); this class only declares it.
+    """The segments a :class:`~kafkalog.spool.DiskSpool` knows about, and the directory work that keeps them true:
+    which exist, which this process holds (its ``active`` one, the ``current`` one it reads, those it claimed),
+    claiming, scanning and deleting them. The spool itself decides what goes in and out.
     """
 
-    directory: str
-    fsync: bool
-    rescan_interval: float
-    corrupt_skipped: int
-    last_error: str | None
-    _writer: str
-    _segments: dict[str, Segment]
-    _active: Segment | None  # the segment this process appends to
-    _current: Segment | None  # the segment read() serves from
-    _last_scan: float
-    _reader: FrameReader
+    def __init__(self, directory: str, *, fsync: bool, rescan_interval: float) -> None:
+        self.directory = directory
+        self.fsync = fsync
+        self.rescan_interval = rescan_interval
+        self.reader = FrameReader()
+        self.new_process_state("")
 
-    def _error(self, what: str, exc: OSError) -> None:
+    def new_process_state(self, writer: str) -> None:
+        """Forget every segment (their descriptors are the caller's to close) and write as ``writer`` from now."""
+        self.writer = writer  # "<pid>-<startns>": names this process's segments
+        self.segments: dict[str, Segment] = {}
+        self.active: Segment | None = None  # the segment this process appends to
+        self.current: Segment | None = None  # the segment read() serves from
+        self.last_scan = float("-inf")
+        self.reader.forget()
+        self.corrupt_skipped = 0
+        self.last_error: str | None = None
+
+    def error(self, what: str, exc: OSError) -> None:
         self.last_error = f"spool {what}: {exc}"
 
-    def _retire(self, segment: Segment) -> None:
+    def retire(self, segment: Segment) -> None:
         """Stop appending to ``segment`` and release it, unless read() is serving from it (then the lock stays)."""
         segment.active = False
-        if self._active is segment:
-            self._active = None
-        if segment is self._current:
+        if self.active is segment:
+            self.active = None
+        if segment is self.current:
             return
         if segment.pos >= segment.end:
-            self._finish(segment)  # already consumed: delete it now rather than claim it again later
+            self.finish(segment)  # already consumed: delete it now rather than claim it again later
         elif segment.fd is not None:
             os.close(segment.fd)
             segment.fd = None
 
-    def _disk_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments.values())
+    def disk_bytes(self) -> int:
+        return sum(segment.size for segment in self.segments.values())
 
-    def _next_segment(self) -> Segment | None:
+    def next_segment(self) -> Segment | None:
         """The oldest segment that may be read now: the lowest of each writer, claimed without waiting."""
-        if time.monotonic() - self._last_scan >= self.rescan_interval:
-            self._scan()
+        if time.monotonic() - self.last_scan >= self.rescan_interval:
+            self.scan()
         skip: set[str] = set()
         while True:
             lowest: dict[str, Segment] = {}
-            for segment in self._segments.values():
+            for segment in self.segments.values():
                 best = lowest.get(segment.writer)
                 if segment.writer not in skip and (best is None or segment.seq < best.seq):
                     lowest[segment.writer] = segment
@@ -209,36 +215,48 @@ class SegmentIndex:
                 continue
             if segment.fd is None:
                 try:
-                    claimed = self._claim(segment)
+                    claimed = self.claim(segment)
                 except OSError as exc:
-                    self._error(f"claim {segment.name}", exc)
+                    self.error(f"claim {segment.name}", exc)
                     claimed = False
                 if not claimed:
-                    if segment.name in self._segments:  # held elsewhere: its writer's later segments must wait
+                    if segment.name in self.segments:  # held elsewhere: its writer's later segments must wait
                         skip.add(segment.writer)
                     continue
             if segment.pos >= segment.end:
-                self._finish(segment)
+                self.finish(segment)
                 continue
             return segment
 
-    def _claim(self, segment: Segment) -> bool:
+    def select(self) -> Segment | None:
+        """The segment to read from: the current one while it has records, else the next (see next_segment)."""
+        current = self.current
+        if current is not None:
+            if self.segments.get(current.name) is current and current.fd is not None and current.pos < current.end:
+                return current
+            self.current = None
+            if self.segments.get(current.name) is current and not current.active:
+                self.finish(current)  # consumed, or nothing readable left after a bad frame
+        self.current = self.next_segment()
+        return self.current
+
+    def claim(self, segment: Segment) -> bool:
         """Lock a segment nobody holds, without waiting, and learn its offset and record count.
 
         False if another process holds it (it stays known) or it is gone (it is forgotten).
         """
         locked = lock_segment(segment.path)
         if locked == GONE:
-            self._forget(segment)
+            self.forget(segment)
         if not isinstance(locked, tuple):
             return False
         fd, size = locked
-        known = segment.records if segment.writer == self._writer and segment.size == size else None
+        known = segment.records if segment.writer == self.writer and segment.size == size else None
         segment.fd = fd
         segment.size = segment.end = size
         if read_created(fd) is None:
             segment.pos = FILE_HEADER.size
-            self._mark_bad(segment, 0, "bad segment header", 0, frames=0)
+            self.mark_bad(segment, 0, "bad segment header", 0, frames=0)
             return True
         saved, segment.pos_generation = read_pos(segment.path) or (FILE_HEADER.size, 0)
         pos = min(max(FILE_HEADER.size, saved), size)
@@ -248,7 +266,7 @@ class SegmentIndex:
         segment.records = known
         return True
 
-    def _mark_bad(self, segment: Segment, offset: int, reason: str, good: int, frames: int = 1) -> None:
+    def mark_bad(self, segment: Segment, offset: int, reason: str, good: int, frames: int = 1) -> None:
         """A bad frame at ``offset``: nothing after it in this segment is trusted; count what is skipped."""
         if segment.bad:
             return
@@ -261,51 +279,51 @@ class SegmentIndex:
         self.corrupt_skipped += skipped
         self.last_error = f"spool segment {segment.name}: {reason} at offset {offset}; {skipped} record(s) skipped"
         if segment.active:
-            self._retire(segment)
+            self.retire(segment)
 
-    def _finish(self, segment: Segment) -> None:
+    def finish(self, segment: Segment) -> None:
         """Delete a consumed (or dropped) segment while still holding its lock, then its offset file."""
         try:
             os.unlink(segment.path)
         except FileNotFoundError:
             pass
         except OSError as exc:  # it stays: save how far it was read so that nobody replays it
-            self._error(f"delete {segment.name}", exc)
+            self.error(f"delete {segment.name}", exc)
             try:
                 segment.pos_generation += 1
                 write_pos(segment.path, segment.pos, segment.pos_generation, fsync=self.fsync)
             except OSError:
                 pass
-            self._forget(segment)
+            self.forget(segment)
             return
-        self._forget(segment)
+        self.forget(segment)
         try:
             os.unlink(segment.path + ".pos")
         except OSError:
             pass  # an orphan offset file is removed by a later scan
 
-    def _forget(self, segment: Segment) -> None:
+    def forget(self, segment: Segment) -> None:
         close_quietly(segment.fd)
         segment.fd = None
-        if self._segments.get(segment.name) is segment:
-            del self._segments[segment.name]
-        if self._current is segment:
-            self._current = None
-            self._reader.forget()
-        if self._active is segment:
-            self._active = None
+        if self.segments.get(segment.name) is segment:
+            del self.segments[segment.name]
+        if self.current is segment:
+            self.current = None
+            self.reader.forget()
+        if self.active is segment:
+            self.active = None
 
-    def _scan(self) -> None:
+    def scan(self) -> None:
         """Learn about segments other processes wrote or released; forget those consumed elsewhere."""
-        self._last_scan = time.monotonic()
+        self.last_scan = time.monotonic()
         try:
             found, leftovers = list_directory(self.directory)
         except OSError as exc:
-            self._error("scan", exc)
+            self.error("scan", exc)
             return
         for name, match in found.items():
-            segment = self._segments.get(name)
-            if segment is not None and (segment.fd is not None or segment.writer == self._writer):
+            segment = self.segments.get(name)
+            if segment is not None and (segment.fd is not None or segment.writer == self.writer):
                 continue  # ours or held by us: memory is the truth
             path = os.path.join(self.directory, name)
             try:
@@ -316,13 +334,13 @@ class SegmentIndex:
                 saved = read_pos(path)
             except OSError as exc:
                 if not isinstance(exc, FileNotFoundError):
-                    self._error(f"scan {name}", exc)
+                    self.error(f"scan {name}", exc)
                 continue
-            self._segments[name] = segment
+            self.segments[name] = segment
             segment.size = segment.end = size
             segment.pos = min(max(FILE_HEADER.size, saved[0] if saved else 0), size)
-        for segment in list(self._segments.values()):
+        for segment in list(self.segments.values()):
             if segment.name not in found and segment.fd is None:
-                del self._segments[segment.name]
+                del self.segments[segment.name]
         for name in leftovers:
             remove_leftover(self.directory, name)

@@ -30,7 +30,6 @@ from ..typing import Message
 from ._directory import SegmentIndex, create_segment_file
 from ._format import (
     FILE_HEADER,
-    FrameReader,
     Segment,
     close_quietly,
     encode_frame,
@@ -69,9 +68,11 @@ class SpoolBatch:
         return f"SpoolBatch({len(self.messages)} record(s) from {self._segment.name})"
 
 
-class DiskSpool(SegmentIndex):
+class DiskSpool:
     """Segment files in one directory, shared safely by any number of processes (see the module docstring).
 
+    It appends, reads back and commits records; which segments exist and who holds them is its
+    :class:`~kafkalog.spool._directory.SegmentIndex`'s business.
     ``corrupt_skipped`` counts records lost to a torn tail or a corrupt frame: the bad frame itself plus the
     frames with a valid CRC found after it (the rest of a segment after a bad frame is skipped, not trusted).
     ``dropped_full`` counts records refused (``drop_newest``) or deleted unread (``drop_oldest``) because the
@@ -91,37 +92,37 @@ class DiskSpool(SegmentIndex):
         self.max_bytes = max_bytes
         self.full_policy: FullPolicy = full_policy
         self.fsync = fsync
-        self.rescan_interval = float(rescan_interval)
         self.directory = os.path.abspath(os.fspath(directory))
         os.makedirs(self.directory, exist_ok=True)
         if not os.path.isdir(self.directory):
             raise NotADirectoryError(f"spool_dir: {self.directory!r} is not a directory")
         self._closed = False
         self._topics: dict[str, bytes] = {}
-        self._reader = FrameReader()
+        self._index = SegmentIndex(self.directory, fsync=fsync, rescan_interval=float(rescan_interval))
         self._new_process_state()
         _live.add(self)
-        self._scan()
+        self._index.scan()
+
+    @property
+    def corrupt_skipped(self) -> int:
+        return self._index.corrupt_skipped
+
+    @property
+    def last_error(self) -> str | None:
+        return self._index.last_error
 
     def _new_process_state(self) -> None:
         """Fresh identity, index and counters: at construction, and in a forked child."""
         self._pid = os.getpid()
-        self._writer = f"{self._pid:07d}-{time.time_ns():019d}"
+        self._index.new_process_state(f"{self._pid:07d}-{time.time_ns():019d}")
         self._seq = 0
         self._last_created = 0
-        self._segments: dict[str, Segment] = {}
-        self._active: Segment | None = None  # the segment this process appends to
-        self._current: Segment | None = None  # the segment read() serves from
-        self._last_scan = float("-inf")
         self._link_checked = float("-inf")  # when the active segment was last seen still linked in the directory
-        self._reader.forget()
-        self.corrupt_skipped = 0
         self.dropped_full = 0
-        self.last_error: str | None = None
 
     def reset_after_fork(self) -> None:
         """In a forked child: drop what was inherited (without unlocking it) and become a new writer."""
-        for segment in self._segments.values():
+        for segment in self._index.segments.values():
             close_quietly(segment.fd)  # never LOCK_UN: the lock is shared with the parent's descriptor
             segment.fd = None
         self._new_process_state()
@@ -143,7 +144,7 @@ class DiskSpool(SegmentIndex):
         pending_bytes = pending_count = 0
         try:
             active = self._writable_active()
-            disk = self._disk_bytes()
+            disk = self._index.disk_bytes()
             rescanned = False
             for message in messages:
                 mark = len(parts)
@@ -152,7 +153,7 @@ class DiskSpool(SegmentIndex):
                 except (ValueError, TypeError) as exc:
                     del parts[mark:]
                     dropped += 1
-                    self.last_error = f"spool append: record not stored: {exc}"
+                    self._index.last_error = f"spool append: record not stored: {exc}"
                     continue
                 if active.size + pending_bytes + size > self.segment_bytes and \
                         active.size + pending_bytes > FILE_HEADER.size:
@@ -165,13 +166,13 @@ class DiskSpool(SegmentIndex):
                     active = self._rotate()
                     disk += FILE_HEADER.size
                 if disk + size > self.max_bytes:
-                    if not rescanned and time.monotonic() - self._last_scan >= self.rescan_interval:
+                    if not rescanned and time.monotonic() - self._index.last_scan >= self._index.rescan_interval:
                         rescanned = True
-                        self._scan()  # other processes may have consumed their share since the last look
-                        disk = self._disk_bytes() + pending_bytes
+                        self._index.scan()  # other processes may have consumed their share since the last look
+                        disk = self._index.disk_bytes() + pending_bytes
                     if disk + size > self.max_bytes and self.full_policy == "drop_oldest":
                         self._evict(self.max_bytes - size - pending_bytes)
-                        disk = self._disk_bytes() + pending_bytes
+                        disk = self._index.disk_bytes() + pending_bytes
                     if disk + size > self.max_bytes:
                         del parts[mark:]
                         dropped += 1
@@ -185,39 +186,39 @@ class DiskSpool(SegmentIndex):
                 self._write(active, parts, pending_count, pending_bytes)
                 stored += pending_count
         except OSError as exc:
-            self._error("append", exc)
+            self._index.error("append", exc)
             return SpoolAppend(stored, total - stored, full)  # whatever was not written yet is lost
         return SpoolAppend(stored, dropped, full)
 
     def _writable_active(self) -> Segment:
-        active = self._active
+        active = self._index.active
         now = time.monotonic()
         if active is not None and active.fd is not None and now - self._link_checked >= _LINK_CHECK_INTERVAL:
             self._link_checked = now
             if os.fstat(active.fd).st_nlink == 0:
-                self.last_error = (f"spool append: segment {active.name} was deleted by someone else; "
+                self._index.last_error = (f"spool append: segment {active.name} was deleted by someone else; "
                                    "its records are lost")
-                self._forget(active)
-                active = self._active = None
+                self._index.forget(active)
+                active = self._index.active = None
         if active is None:
-            active = self._active = self._create_segment()
+            active = self._index.active = self._create_segment()
         return active
 
     def _create_segment(self) -> Segment:
         for _ in range(3):
             seq = self._seq + 1
             created = max(time.time_ns(), self._last_created + 1)
-            name = f"{self._writer}-{seq:08d}.seg"
+            name = f"{self._index.writer}-{seq:08d}.seg"
             path = os.path.join(self.directory, name)
             try:
                 fd = create_segment_file(path, created, fsync=self.fsync)
             except FileExistsError:  # another spool of this process started in the same ns: take a new name
-                self._writer = f"{self._pid:07d}-{max(time.time_ns(), created + 1):019d}"
+                self._index.writer = f"{self._pid:07d}-{max(time.time_ns(), created + 1):019d}"
                 self._seq = 0
                 continue
             self._seq, self._last_created = seq, created
-            segment = Segment(name, path, self._writer, seq, created, fd=fd, active=True)
-            self._segments[name] = segment
+            segment = Segment(name, path, self._index.writer, seq, created, fd=fd, active=True)
+            self._index.segments[name] = segment
             return segment
         raise FileExistsError(f"no free segment name in {self.directory}")
 
@@ -234,7 +235,7 @@ class DiskSpool(SegmentIndex):
             try:
                 os.ftruncate(fd, segment.size)
             except OSError:
-                self._retire(segment)  # cannot cut the torn tail: stop appending after it
+                self._index.retire(segment)  # cannot cut the torn tail: stop appending after it
             raise
         segment.size += size
         segment.end = segment.size
@@ -242,26 +243,26 @@ class DiskSpool(SegmentIndex):
             segment.records += count
 
     def _rotate(self) -> Segment:
-        if self._active is not None:
-            self._retire(self._active)
+        if self._index.active is not None:
+            self._index.retire(self._index.active)
         return self._writable_active()
 
     def _evict(self, limit: int) -> None:
         """``drop_oldest``: delete the oldest whole segments (never the active one) until at most ``limit`` bytes."""
-        for segment in sorted(self._segments.values(), key=lambda s: s.order):
-            if self._disk_bytes() <= limit:
+        for segment in sorted(self._index.segments.values(), key=lambda s: s.order):
+            if self._index.disk_bytes() <= limit:
                 return
             if segment.active:
                 continue
             if segment.fd is None:
                 try:
-                    if not self._claim(segment):
+                    if not self._index.claim(segment):
                         continue
                 except OSError as exc:
-                    self._error("evict", exc)
+                    self._index.error("evict", exc)
                     continue
             self.dropped_full += segment.records or 0
-            self._finish(segment)
+            self._index.finish(segment)
 
     # --- reading --------------------------------------------------------------------------------------------
 
@@ -275,18 +276,18 @@ class DiskSpool(SegmentIndex):
             return None
         try:
             while True:
-                segment = self._select()
+                segment = self._index.select()
                 if segment is None or segment.fd is None:
                     return None
-                result = self._reader.read(segment, segment.fd, segment.pos, segment.end, max_records)
+                result = self._index.reader.read(segment, segment.fd, segment.pos, segment.end, max_records)
                 if result.bad_at is not None:
-                    self._mark_bad(segment, result.bad_at, result.reason, len(result.messages))
+                    self._index.mark_bad(segment, result.bad_at, result.reason, len(result.messages))
                 if result.messages:
-                    return SpoolBatch(result.messages, segment, result.ends, segment.writer != self._writer)
+                    return SpoolBatch(result.messages, segment, result.ends, segment.writer != self._index.writer)
                 if not segment.bad:
                     return None
         except OSError as exc:
-            self._error("read", exc)
+            self._index.error("read", exc)
             return None
 
     def commit(self, batch: SpoolBatch) -> None:
@@ -297,7 +298,7 @@ class DiskSpool(SegmentIndex):
         """
         self._check_pid()
         segment = batch._segment
-        if self._closed or self._segments.get(segment.name) is not segment or segment.fd is None:
+        if self._closed or self._index.segments.get(segment.name) is not segment or segment.fd is None:
             return
         ends = batch._ends
         if not ends or ends[-1] <= segment.pos:
@@ -308,23 +309,12 @@ class DiskSpool(SegmentIndex):
             segment.records = max(0, segment.records - done)
         try:
             if not segment.active and segment.pos >= segment.end:
-                self._finish(segment)
+                self._index.finish(segment)
             else:
                 segment.pos_generation += 1
                 write_pos(segment.path, segment.pos, segment.pos_generation, fsync=self.fsync)
         except OSError as exc:
-            self._error("commit", exc)
-
-    def _select(self) -> Segment | None:
-        current = self._current
-        if current is not None:
-            if self._segments.get(current.name) is current and current.fd is not None and current.pos < current.end:
-                return current
-            self._current = None
-            if self._segments.get(current.name) is current and not current.active:
-                self._finish(current)  # consumed, or nothing readable left after a bad frame
-        self._current = self._next_segment()
-        return self._current
+            self._index.error("commit", exc)
 
     # --- counters and lifecycle -----------------------------------------------------------------------------
 
@@ -334,12 +324,12 @@ class DiskSpool(SegmentIndex):
         Segments of other processes are counted once claimed (until then they show only in pending_bytes).
         """
         self._check_pid()
-        return sum(segment.records or 0 for segment in self._segments.values())
+        return sum(segment.records or 0 for segment in self._index.segments.values())
 
     def pending_bytes(self) -> int:
         """Uncommitted framed bytes in the directory, as of this spool's last look at segments it does not hold."""
         self._check_pid()
-        return sum(max(0, segment.end - segment.pos) for segment in self._segments.values())
+        return sum(max(0, segment.end - segment.pos) for segment in self._index.segments.values())
 
     def close(self) -> None:
         """Release every lock and descriptor; what is left stays on disk for the next spool. Idempotent."""
@@ -348,11 +338,11 @@ class DiskSpool(SegmentIndex):
             return
         self._closed = True
         _live.discard(self)
-        for segment in self._segments.values():
+        for segment in self._index.segments.values():
             close_quietly(segment.fd)
             segment.fd = None
-        self._active = self._current = None
-        self._reader.forget()
+        self._index.active = self._index.current = None
+        self._index.reader.forget()
 
     def __enter__(self) -> DiskSpool:
         return self
