@@ -22,7 +22,7 @@ from .._queue import Ledger, Taken, settle_counts
 from ..config import KafkaLogConfig
 from ..errors import Reason
 from ..typing import Message
-from ._disk import DiskSpool, SpoolBatch
+from ._disk import DiskSpool, SpoolAppend, SpoolBatch
 
 
 class SpoolQueue:
@@ -92,7 +92,13 @@ class SpoolQueue:
     def _write(self, messages: list[Message], writing: int) -> None:
         """Append to the spool and count the outcome (disk lock held)."""
         spool = self._spool
-        result = spool.append(messages)
+        try:
+            result = spool.append(messages)
+        except Exception as exc:  # a bug, not a disk error (those are counted by append): still count every record
+            result = SpoolAppend(0, len(messages))
+            spool_error = f"{type(exc).__name__}: {exc}"
+        else:
+            spool_error = spool.last_error or "unknown error"
         with self.ledger.lock:
             self._writing -= writing
             self.ledger.counters.spooled += result.stored
@@ -104,7 +110,7 @@ class SpoolQueue:
             else:
                 self._on_disk += result.stored
         if errors:
-            self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool.last_error}")
+            self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool_error}")
 
     def take(self, max_records: int) -> Taken | None:
         with self._disk:
