@@ -11,7 +11,7 @@ import pytest
 
 from kafkalog import KafkaLogConfig
 from kafkalog._queue import Ledger
-from kafkalog.spool import DiskSpool, SpoolBatch, SpoolQueue
+from kafkalog.spool import DiskSpool, SpoolAppend, SpoolBatch, SpoolQueue
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
 
@@ -167,3 +167,40 @@ class TestStop:
         drain(queue)
         assert queue.pending() == (0, 0, 0, 0)
         assert queue.settled_through(queue.ledger.counters.enqueued)
+
+
+class BrokenDisk(GatedSpool):
+    """A spool whose disk refuses every write, as a full disk would."""
+
+    def append(self, messages: Any) -> SpoolAppend:
+        self._index.last_error = "spool append: [Errno 28] No space left on device"
+        return SpoolAppend(0, len(messages))
+
+
+class TestDropReasons:
+    def test_disk_error_counts_spool_error_and_reports_it(self, tmp_path: Path) -> None:
+        """A write the disk refuses is dropped as spool_error (not spool_full), with the disk's error reported."""
+        config = KafkaLogConfig(bootstrap_servers="127.0.0.1:9", topic="t", transport=MemoryTransport(),
+                                spool_dir=str(tmp_path), handle_sigterm=False)
+        reports: list[tuple[str, str]] = []
+        queue = SpoolQueue(config, BrokenDisk(str(tmp_path)), Ledger(), lambda: None,
+                           lambda kind, text: reports.append((kind, text)))
+        queue.put(message(0), 300)
+        queue.stop()
+        assert dict(queue.ledger.counters.dropped) == {"spool_error": 1}
+        assert queue.pending() == (0, 0, 0, 0)
+        assert reports and reports[0][0] == "spool_error" and "No space left" in reports[0][1]
+
+    def test_full_spool_counts_spool_full(self, tmp_path: Path) -> None:
+        """drop_newest at max_bytes: refused records are spool_full, the stored ones pending."""
+        config = KafkaLogConfig(bootstrap_servers="127.0.0.1:9", topic="t", transport=MemoryTransport(),
+                                spool_dir=str(tmp_path), handle_sigterm=False)
+        spool = DiskSpool(str(tmp_path), max_bytes=4096, segment_bytes=2048, full_policy="drop_newest")
+        queue = SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None)
+        for seq in range(200):
+            queue.put(message(seq), 300)
+        counters = queue.ledger.counters
+        assert set(counters.dropped) == {"spool_full"}
+        assert counters.spooled + counters.dropped["spool_full"] == 200
+        assert queue.pending()[3] == counters.spooled
+        queue.stop()
