@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .._encode import Encoded, dumps, encode_event
@@ -39,23 +39,41 @@ def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
     """Encode ``mapper(event)`` within ``limit`` bytes, cutting the *event* the way the default schema is cut.
 
     The event's texts (``msg``, the exception's stack and message) and then its ``fields`` are cut by
-    :func:`~kafkalog._encode.encode_event` against a smaller budget (the limit less what mapping adds), and the
-    cut event is mapped again: the mapped record carries the same truncation markers and its own "truncated" flag.
-    A record that cannot fit gives ``data=None`` (the caller counts it as dropped). Only oversize records come
-    here, so decoding the cut event back from JSON costs nothing on the common path.
+    :func:`~kafkalog._encode.encode_event` against a smaller budget (the limit less what mapping adds, lowered
+    until the result fits), and the cut event is mapped again: the mapped record carries the same truncation
+    markers and its own "truncated" flag. Mapping can make many small fields cost more than the event's own
+    cut allows for (an OTLP attribute wraps each one): then the fields are replaced by the same ``_truncated``
+    note as in the default schema, and the texts cut again. A record that still cannot fit gives ``data=None``
+    (the caller counts it as dropped). Only oversize records come here, so decoding the cut event back from JSON
+    costs nothing on the common path.
     """
     data = dumps(mapper(event))
     if len(data) <= limit:
         return Encoded(data, False)
-    budget = limit - max(0, len(data) - len(dumps(event)))
-    for _ in range(4):
+    fitted = _cut_to_fit(event, mapper, limit)
+    fields = event.get("fields")
+    if fitted is None and isinstance(fields, Mapping) and fields:
+        note = f"{len(dumps(fields))} bytes of fields dropped: record over {limit} bytes"
+        fitted = _cut_to_fit({**event, "fields": {"_truncated": note}, "truncated": True}, mapper, limit)
+    return Encoded(fitted, True)
+
+
+def _cut_to_fit(event: Event, mapper: Mapper, limit: int) -> bytes | None:
+    data = dumps(mapper(event))
+    if len(data) <= limit and event.get("truncated"):
+        return data
+    # what mapping adds besides the fields (whose cost grows with their number, and which the cut may drop):
+    # the first budget; each try that still comes out too long lowers it by the excess
+    bare = {**event, "fields": {}} if "fields" in event else event
+    budget = limit - max(0, len(dumps(mapper(bare))) - len(dumps(bare)))
+    for _ in range(6):
         if budget <= 0:
-            break
+            return None
         cut = encode_event(event, budget)
         if cut.data is None:
-            break
+            return None
         data = dumps(mapper(json.loads(cut.data)))
         if len(data) <= limit:
-            return Encoded(data, True)
+            return data
         budget -= len(data) - limit + 16
-    return Encoded(None, True)
+    return None
