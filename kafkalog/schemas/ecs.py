@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .._encode import _key_str, sanitize
 from ..typing import Event
@@ -26,6 +26,13 @@ _HANDLED = frozenset({"type", "action", "time", "msg", "fields", "funcName", "lo
                       "file", "line", "exception", "truncated", "trace_id", "span_id", "service"})
 _MAX_MERGE_DEPTH = 32
 _basename = os.path.basename
+_PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[Any, Any]]:
+    """``isinstance(value, Mapping)``, without the ABC check for the types a field usually holds."""
+    kind = type(value)
+    return kind is dict or (kind not in _PLAIN and isinstance(value, Mapping))
 
 
 def ecs_time(value: object) -> object:
@@ -74,7 +81,7 @@ def to_ecs(event: Event) -> dict[str, Any]:
         doc["event"] = {"action": event["action"]}
 
     fields = event.get("fields")
-    extras: Mapping[Any, Any] = fields if isinstance(fields, Mapping) else {}
+    extras: Mapping[Any, Any] = fields if is_mapping(fields) else {}
     error = _error(event.get("exception"))
     if "stack_info" in extras and isinstance(extras["stack_info"], str) and "stack_trace" not in error:
         error["stack_trace"] = extras["stack_info"]  # as ecs-logging does with stack_info=True
@@ -100,7 +107,7 @@ def to_ecs(event: Event) -> dict[str, Any]:
     for key, value in event.items():
         if key not in _HANDLED:
             _place(doc, key, value, conflicts, 0)
-    if fields is not None and not isinstance(fields, Mapping):
+    if fields is not None and not is_mapping(fields):
         conflicts["fields"] = fields
     for key, value in extras.items():
         _place(doc, key if isinstance(key, str) else _key_str(key), value, conflicts, 0)
@@ -113,7 +120,7 @@ def to_ecs(event: Event) -> dict[str, Any]:
 
 
 def _error(exception: object) -> dict[str, Any]:
-    if not isinstance(exception, Mapping):
+    if not is_mapping(exception):
         return {}
     error: dict[str, Any] = {}
     for ours, ecs in (("type", "type"), ("message", "message"), ("stack", "stack_trace")):
@@ -130,7 +137,13 @@ def _place(doc: dict[str, Any], key: str, value: Any, conflicts: dict[str, Any],
     under its own name instead: ecs-logging raises ``TypeError`` there, and a log call must not fail.
     Mappings are copied, never mutated: they belong to the application.
     """
-    parts = key.split(".") if "." in key else (key,)
+    if "." not in key and not is_mapping(value):  # the common case: a plain value under a plain name
+        if key in doc:
+            conflicts[key] = value
+        else:
+            doc[key] = value
+        return
+    parts = key.split(".")
     node = doc
     for part in parts[:-1]:
         child = node.get(part)
@@ -141,7 +154,7 @@ def _place(doc: dict[str, Any], key: str, value: Any, conflicts: dict[str, Any],
             return
         node = child
     last = parts[-1]
-    if isinstance(value, Mapping):
+    if is_mapping(value):
         if depth >= _MAX_MERGE_DEPTH:  # deeper than any sane extra (or a cycle): one cleaned copy, not merged
             value = sanitize(value)
         else:

@@ -91,10 +91,17 @@ def any_value(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
     ``None`` and non-finite floats give the empty value; integers beyond 64 bits a string of their digits; other
     objects the same stable text as the default schema's ``fields`` (see docs/record-format.md).
     """
-    if isinstance(value, str):
+    kind = type(value)  # exact types first: the ABC checks below cost more than the rest of a plain value
+    if kind is str:
         return {"stringValue": value}
+    if kind is int:
+        return {"intValue": str(value)} if _INT64[0] <= value <= _INT64[1] else {"stringValue": str(value)}
+    if kind is float:
+        return {"doubleValue": value} if math.isfinite(value) else {}
     if value is None:
         return {}
+    if isinstance(value, str):
+        return {"stringValue": str(value)}
     if isinstance(value, bool):
         return {"boolValue": value}
     if isinstance(value, int):
@@ -106,12 +113,12 @@ def any_value(value: Any, _depth: int = 0, _seen: frozenset[int] = frozenset()) 
         return {"stringValue": "<max depth>"}
     if id(value) in _seen:
         return {"stringValue": "<cycle>"}
-    if isinstance(value, Mapping):
+    if kind is dict or isinstance(value, Mapping):
         seen = _seen | {id(value)}
         return {"kvlistValue": {"values": [
             {"key": k if isinstance(k, str) else _key_str(k), "value": any_value(v, _depth + 1, seen)}
             for k, v in value.items()]}}
-    if isinstance(value, (list, tuple)):
+    if kind is list or isinstance(value, (list, tuple)):
         seen = _seen | {id(value)}
         return {"arrayValue": {"values": [any_value(v, _depth + 1, seen) for v in value]}}
     return any_value(to_jsonable(value), _depth + 1, _seen)
@@ -135,12 +142,11 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
     resource = [_kv("service.name", service if service is not None else UNKNOWN_SERVICE)]
     if event.get("host") is not None:
         resource.append(_kv("host.name", event["host"]))
-    attributes: list[dict[str, Any]] = []
     own = {"code.filepath": event.get("file"), "code.lineno": event.get("line"),
            "code.function": event.get("funcName"), "thread.name": event.get("thread"),
            "process.pid": event.get("pid"), "action": event.get("action")}
     exception = event.get("exception")
-    if isinstance(exception, Mapping):
+    if exception is not None and isinstance(exception, Mapping):
         own["exception.type"] = exception.get("type") or None
         own["exception.message"] = exception.get("message") or None
         own["exception.stacktrace"] = exception.get("stack") or None
@@ -162,13 +168,13 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
                 resource.append(_kv(key, value))
             else:
                 own.setdefault(key, value)
-    attributes.extend(_kv(key, value) for key, value in own.items() if value is not None)
+    attributes = [{"key": key, "value": any_value(value)} for key, value in own.items() if value is not None]
 
     fields = event.get("fields")
-    if isinstance(fields, Mapping):
+    if type(fields) is dict or isinstance(fields, Mapping):
         for key, value in fields.items():
-            name = key if isinstance(key, str) else _key_str(key)
-            attributes.append(_kv(CONFLICT_PREFIX + name if name in own else name, value))
+            name = key if type(key) is str else _key_str(key)
+            attributes.append({"key": CONFLICT_PREFIX + name if name in own else name, "value": any_value(value)})
     elif fields is not None:
         attributes.append(_kv(CONFLICT_PREFIX.rstrip("."), fields))
 
