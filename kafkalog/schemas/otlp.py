@@ -139,9 +139,9 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
     attributes; any other top-level key becomes a log record attribute.
     """
     service = event.get("service")
-    resource = [_kv("service.name", service if service is not None else UNKNOWN_SERVICE)]
+    resource = {"service.name": service if service is not None else UNKNOWN_SERVICE}
     if event.get("host") is not None:
-        resource.append(_kv("host.name", event["host"]))
+        resource["host.name"] = event["host"]
     own = {"code.filepath": event.get("file"), "code.lineno": event.get("line"),
            "code.function": event.get("funcName"), "thread.name": event.get("thread"),
            "process.pid": event.get("pid"), "action": event.get("action")}
@@ -165,7 +165,7 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
     for key, value in event.items():
         if key not in _HANDLED:
             if key in static_keys:
-                resource.append(_kv(key, value))
+                resource[key] = value  # a static "host.name" or "service.name" says it best
             else:
                 own.setdefault(key, value)
     attributes = [{"key": key, "value": any_value(value)} for key, value in own.items() if value is not None]
@@ -191,5 +191,5 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
     record["attributes"] = attributes
     logger = event.get("logger")
     scope = {"name": logger} if isinstance(logger, str) else {}
-    return {"resourceLogs": [{"resource": {"attributes": resource},
+    return {"resourceLogs": [{"resource": {"attributes": [_kv(key, value) for key, value in resource.items()]},
                               "scopeLogs": [{"scope": scope, "logRecords": [record]}]}]}

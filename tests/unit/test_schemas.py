@@ -19,7 +19,7 @@ from schema_checks import (
     single_log_record,
 )
 
-from kafkalog import ConfigError, KafkaHandler, KafkaSink
+from kafkalog import ConfigError, KafkaHandler, KafkaJsonFormatter, KafkaSink
 from kafkalog._encode import dumps
 from kafkalog.schemas import mapper_for, to_ecs, to_otlp
 from kafkalog.schemas.otlp import severity_number, unix_nanos
@@ -297,6 +297,29 @@ class TestOtlp:
         assert (record.severity_number, record.severity_text) == (1, "TRACE")
         attrs = attributes(record.attributes)
         assert (attrs["request_id"], attrs["n"]) == ("r-1", 1)
+
+    def test_static_resource_names_replace_the_defaults(self) -> None:
+        """A static field named ``host.name`` or ``service.name`` is the resource's, once."""
+        mapper = mapper_for("otlp", ["host.name"])
+        assert mapper is not None
+        value = json.dumps(mapper(_event(**{"host.name": "pod-7"}))).encode()
+        resource, _, _ = single_log_record(parse_otlp(value))
+        assert resource == {"service.name": "billing", "host.name": "pod-7"}
+
+    def test_formatter_subclass_record_is_mapped(self, make_handler: MakeHandler, make_logger: MakeLogger) -> None:
+        """A KafkaJsonFormatter subclass builds the record (its process_log_record first), then the schema maps it."""
+
+        class Tagging(KafkaJsonFormatter):
+            def process_log_record(self, log_record: dict[str, Any]) -> dict[str, Any]:
+                log_record["fields"]["tagged"] = True
+                return log_record
+
+        handler = make_handler(schema="otlp")
+        handler.setFormatter(Tagging())
+        make_logger(handler).info("hello")
+        _, _, record = single_log_record(parse_otlp(_shipped(handler)[0]))
+        assert record.body.string_value == "hello"
+        assert attributes(record.attributes)["tagged"] is True
 
     def test_mapper_for_resource_keys(self) -> None:
         """With the static field names given, static fields are resource attributes, not record attributes."""
