@@ -44,13 +44,11 @@ def ecs_time(value: object) -> object:
 
 def to_ecs(event: Event) -> dict[str, Any]:
     """The ECS document for one kafkalog event (see docs/schemas.md for every field)."""
-    doc: dict[str, Any] = {
-        "@timestamp": ecs_time(event.get("time")),
-        "log.level": event.get("type"),
-        "message": event.get("msg"),
-        "ecs.version": ECS_VERSION,
-    }
-    log: dict[str, Any] = {}
+    # log.level and ecs.version are built nested, so a field can clash with them like with any other, and are
+    # lifted out as dotted keys at the end
+    log: dict[str, Any] = {"level": event.get("type")}
+    doc: dict[str, Any] = {"@timestamp": ecs_time(event.get("time")), "message": event.get("msg"), "log": log,
+                           "ecs": {"version": ECS_VERSION}}
     if event.get("logger") is not None:
         log["logger"] = event["logger"]
     origin: dict[str, Any] = {}
@@ -66,8 +64,6 @@ def to_ecs(event: Event) -> dict[str, Any]:
         origin["function"] = event["funcName"]
     if origin:
         log["origin"] = origin
-    if log:
-        doc["log"] = log
     process: dict[str, Any] = {}
     if event.get("pid") is not None:
         process["pid"] = event["pid"]
@@ -116,7 +112,20 @@ def to_ecs(event: Event) -> dict[str, Any]:
         if not isinstance(own, dict):
             own = doc[CONFLICTS_KEY] = {}
         own["fields"] = conflicts
-    return doc
+    return _ecs_logging_order(doc)
+
+
+def _ecs_logging_order(doc: dict[str, Any]) -> dict[str, Any]:
+    """``@timestamp``, ``log.level``, ``message``, ``ecs.version`` first, the two dotted, as ecs-logging writes."""
+    log, ecs = doc.pop("log"), doc.pop("ecs")
+    ordered = {"@timestamp": doc.pop("@timestamp"), "log.level": log.pop("level"), "message": doc.pop("message"),
+               "ecs.version": ecs.pop("version")}
+    if log:
+        ordered["log"] = log
+    if ecs:  # only when a field added to it
+        ordered["ecs"] = ecs
+    ordered.update(doc)
+    return ordered
 
 
 def _error(exception: object) -> dict[str, Any]:

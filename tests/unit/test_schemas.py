@@ -148,9 +148,13 @@ class TestEcs:
 
     def test_fields_that_clash_with_ecs_fields_are_kept_aside(self) -> None:
         """A field that would overwrite an ECS field goes to ``kafkalog.fields`` (ecs-logging raises there)."""
-        event = _event(fields={"log": "x", "process": {"pid": 1, "title": "t"}, "message": "m", "host.hostname": "h"})
+        event = _event(fields={"log": "x", "process": {"pid": 1, "title": "t"}, "message": "m", "host.hostname": "h",
+                               "log.level": "l", "ecs": {"version": "v", "extra": 1}, "@timestamp": "t"})
         doc = to_ecs(event)
-        assert doc["kafkalog"]["fields"] == {"log": "x", "process.pid": 1, "message": "m", "host.hostname": "h"}
+        assert doc["kafkalog"]["fields"] == {"log": "x", "process.pid": 1, "message": "m", "host.hostname": "h",
+                                             "log.level": "l", "ecs.version": "v", "@timestamp": "t"}
+        assert (doc["log.level"], doc["ecs.version"], doc["ecs"]) == ("info", "1.6.0", {"extra": 1})
+        flatten(doc)  # no field appears twice
         assert doc["process"] == {"pid": 4711, "thread": {"name": "MainThread"}, "title": "t"}
         assert doc["message"] == "user alice paid"
 
