@@ -31,6 +31,7 @@ _HEX = frozenset("0123456789abcdef")
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_DEPTH = 32
 _seconds_cache: tuple[str, int] = ("", 0)
+_resource_cache: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
 
 
 def severity_number(level: str) -> int:
@@ -168,13 +169,16 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
                 resource[key] = value  # a static "host.name" or "service.name" says it best
             else:
                 own.setdefault(key, value)
-    attributes = [{"key": key, "value": any_value(value)} for key, value in own.items() if value is not None]
+    # strings inline: a call per attribute would cost more than building the attribute
+    attributes = [{"key": key, "value": {"stringValue": value} if type(value) is str else any_value(value)}
+                  for key, value in own.items() if value is not None]
 
     fields = event.get("fields")
     if type(fields) is dict or isinstance(fields, Mapping):
         for key, value in fields.items():
             name = key if type(key) is str else _key_str(key)
-            attributes.append({"key": CONFLICT_PREFIX + name if name in own else name, "value": any_value(value)})
+            attributes.append({"key": CONFLICT_PREFIX + name if name in own else name,
+                               "value": {"stringValue": value} if type(value) is str else any_value(value)})
     elif fields is not None:
         attributes.append(_kv(CONFLICT_PREFIX.rstrip("."), fields))
 
@@ -191,5 +195,17 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
     record["attributes"] = attributes
     logger = event.get("logger")
     scope = {"name": logger} if isinstance(logger, str) else {}
-    return {"resourceLogs": [{"resource": {"attributes": [_kv(key, value) for key, value in resource.items()]},
+    return {"resourceLogs": [{"resource": _resource(resource),
                               "scopeLogs": [{"scope": scope, "logRecords": [record]}]}]}
+
+
+def _resource(values: dict[str, Any]) -> dict[str, Any]:
+    """The resource for these attribute values: the one built last time when they are the same (they come from
+    the handler's constants, so they nearly always are). Only read after this, by the encoder."""
+    global _resource_cache
+    cached_values, cached = _resource_cache
+    if values == cached_values:
+        return cached
+    built = {"attributes": [_kv(key, value) for key, value in values.items()]}
+    _resource_cache = (values, built)
+    return built
