@@ -10,6 +10,7 @@ from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
 from .errors import Reason
+from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
 
 CLIENT_LOGGER = "kafka"
@@ -28,6 +29,8 @@ class Shipper:
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
                                      static_fields=config.static_fields)
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
+        # None for the default schema: its events are encoded as they are, with no extra step
+        self.to_schema = mapper_for(config.schema, config.static_fields)
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -48,11 +51,13 @@ class Shipper:
                 data = None
         else:
             routing = event
-            data = dumps(event)
+            to_schema = self.to_schema
+            data = dumps(event if to_schema is None else to_schema(event))
             if len(data) > limit:  # rare: cut it down (or drop it) by the oversize policy
                 data = None
                 if config.oversize == "truncate":
-                    data = encode_event(event, limit).data
+                    data = (encode_event(event, limit) if to_schema is None
+                            else encode_mapped(event, to_schema, limit)).data
                     if data is not None:
                         self.worker.count_truncated()
         if data is None:

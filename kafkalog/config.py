@@ -20,8 +20,10 @@ from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 Oversize = Literal["truncate", "drop"]
+Schema = Literal["kafkalog", "ecs", "otlp"]
 OVERFLOW_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
+SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
 
 
@@ -89,6 +91,7 @@ class KafkaLogConfig:
     flush_timeout: float = 5.0
     max_message_bytes: int = 1_000_000
     oversize: Oversize = "truncate"
+    schema: Schema = "kafkalog"
     on_error: ErrorSink | None = None
     error_interval: float = 60.0
     handle_sigterm: bool = True
@@ -121,6 +124,8 @@ class KafkaLogConfig:
             raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
         if self.oversize not in OVERSIZE_POLICIES:
             raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
+        if not isinstance(self.schema, str) or self.schema not in SCHEMAS:
+            raise ConfigError(f"schema: {self.schema!r} is not one of {list(SCHEMAS)}")
         self._check_spool()
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
