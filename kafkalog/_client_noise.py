@@ -1,0 +1,100 @@
+"""Keep the Kafka client's own warnings and log lines off the application's console and out of its way.
+
+The client runs on kafkalog's threads only; what it says there is ours to handle, not the application's:
+
+- warnings attributed to the client's modules (kafka-python 3 triggers ``importlib.resources`` deprecations while
+  importing and on first use of each protocol schema) are ignored, so ``python -W error`` or pytest's
+  ``filterwarnings = error`` cannot turn them into failed sends. Only those modules: the application's own
+  warnings, and warnings the client attributes to its callers, keep the application's filters.
+- log records the client emits on kafkalog's threads (worker, producer network thread) are dropped at the
+  client's loggers, before any handler (the console included), and the last warning is kept to explain a failed
+  delivery in kafkalog's own report. Records the client logs on the application's threads (an application using
+  kafka-python itself) are untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import warnings
+from typing import Any
+
+_filtered: dict[str, tuple[Any, ...]] = {}
+
+
+def quiet_client_warnings(modules: tuple[str, ...]) -> None:
+    """Put an ``ignore`` filter for warnings raised inside ``modules`` (and their submodules) at the front.
+
+    Filters are process-wide and an application (or pytest, per test) may put ``error`` in front of ours, or
+    restore the list after ``catch_warnings``: this is cheap to repeat and is called before each use of the client.
+    """
+    front = warnings.filters[:len(modules)]
+    for name in modules:
+        entry = _filtered.get(name)
+        if entry is not None and any(f is entry for f in front):
+            continue
+        warnings.filterwarnings("ignore", category=Warning, module=rf"{re.escape(name)}(\..*)?\Z")
+        _filtered[name] = warnings.filters[0]
+
+
+class ClientLog:
+    """What the client logged on one of our transports' threads: the last warning or error, for our reports."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+        self.first_error: str | None = None
+
+    def note(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING:
+            return
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        self.last = text
+        if self.first_error is None:
+            self.first_error = text
+
+
+class _OwnThreads(logging.Filter):
+    """On the client's loggers: records logged on kafkalog's threads go to their transport's :class:`ClientLog`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logs: dict[int, ClientLog] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        log = self.logs.get(record.thread or 0)
+        if log is None:
+            return True
+        log.note(record)
+        return False
+
+
+_FILTER = _OwnThreads()
+_lock = threading.Lock()
+
+
+def capture_client_logs(prefix: str, threads: list[int], log: ClientLog) -> None:
+    """Route what the client logs under ``prefix`` (``kafka`` and ``kafka.*``) on ``threads`` to ``log``.
+
+    A logger's filters only see records logged on that very logger, so the filter goes on each of the client's
+    loggers that exist now (the client creates them at import); calling again picks up later ones.
+    """
+    with _lock:
+        for ident in threads:
+            _FILTER.logs[ident] = log
+        manager = logging.Logger.manager
+        loggers = [logging.getLogger(prefix)] + [
+            obj for name, obj in list(manager.loggerDict.items())
+            if isinstance(obj, logging.Logger) and name.startswith(prefix + ".")]
+        for logger in loggers:
+            if _FILTER not in logger.filters:
+                logger.addFilter(_FILTER)
+
+
+def release_client_logs(threads: list[int]) -> None:
+    with _lock:
+        for ident in threads:
+            _FILTER.logs.pop(ident, None)
