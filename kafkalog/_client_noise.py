@@ -18,9 +18,15 @@ import logging
 import re
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _filtered: dict[str, tuple[Any, ...]] = {}
+_SECONDARY = ("importlib.resources._legacy",)
+"""Deprecated stdlib helpers that warn again, attributed to themselves, for their own nested calls (``read_text``
+calls ``open_text``): always after a first warning attributed to the real caller, so ignoring these hides nothing
+an application could act on."""
 
 
 def quiet_client_warnings(modules: tuple[str, ...]) -> None:
@@ -29,12 +35,14 @@ def quiet_client_warnings(modules: tuple[str, ...]) -> None:
     Filters are process-wide and an application (or pytest, per test) may put ``error`` in front of ours, or
     restore the list after ``catch_warnings``: this is cheap to repeat and is called before each use of the client.
     """
-    front = warnings.filters[:len(modules)]
-    for name in modules:
+    names = (*modules, *_SECONDARY)
+    front = warnings.filters[:len(names)]
+    for name in names:
         entry = _filtered.get(name)
         if entry is not None and any(f is entry for f in front):
             continue
-        warnings.filterwarnings("ignore", category=Warning, module=rf"{re.escape(name)}(\..*)?\Z")
+        category = DeprecationWarning if name in _SECONDARY else Warning
+        warnings.filterwarnings("ignore", category=category, module=rf"{re.escape(name)}(\..*)?\Z")
         _filtered[name] = warnings.filters[0]
 
 
@@ -63,11 +71,17 @@ class _OwnThreads(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.logs: dict[int, ClientLog] = {}
+        self.windows: list[tuple[frozenset[int | None], ClientLog]] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
         log = self.logs.get(record.thread or 0)
         if log is None:
-            return True
+            for existing, opening in self.windows:  # threads the client is starting now log before we know them
+                if record.thread not in existing:
+                    log = opening
+                    break
+            else:
+                return True
         log.note(record)
         return False
 
@@ -92,6 +106,25 @@ def capture_client_logs(prefix: str, threads: list[int], log: ClientLog) -> None
         for logger in loggers:
             if _FILTER not in logger.filters:
                 logger.addFilter(_FILTER)
+
+
+@contextmanager
+def capture_new_threads(prefix: str, log: ClientLog) -> Iterator[list[int]]:
+    """While the client starts (its threads log before their ids are known), capture what threads that did not
+    exist before log; afterwards those threads stay captured by id (the yielded list)."""
+    existing = frozenset(thread.ident for thread in threading.enumerate())
+    window = (existing, log)
+    capture_client_logs(prefix, [], log)
+    with _lock:
+        _FILTER.windows.append(window)
+    started: list[int] = []
+    try:
+        yield started
+    finally:
+        started += [t.ident for t in threading.enumerate() if t.ident is not None and t.ident not in existing]
+        capture_client_logs(prefix, started, log)
+        with _lock:
+            _FILTER.windows.remove(window)
 
 
 def release_client_logs(threads: list[int]) -> None:

@@ -14,7 +14,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._client_noise import ClientLog, capture_client_logs, quiet_client_warnings, release_client_logs
+from .._client_noise import (
+    ClientLog,
+    capture_client_logs,
+    capture_new_threads,
+    quiet_client_warnings,
+    release_client_logs,
+)
 from ..errors import ConfigError, ConfigTypeError, DeliveryError
 from ..typing import Message
 from .base import TransportSpec
@@ -237,15 +243,14 @@ class KafkaPythonTransport:
         # What the client logs on this thread and on the threads it starts is ours (see _client_noise)
         self._threads = [threading.get_ident()]
         capture_client_logs("kafka", self._threads, self._log)
-        before = {thread.ident for thread in threading.enumerate()}
+        started: list[int] = []
         try:
-            self._producer = KafkaProducer(**self._settings)
+            with capture_new_threads("kafka", self._log) as started:
+                self._producer = KafkaProducer(**self._settings)
         except Exception as exc:
-            release_client_logs(self._threads)
+            release_client_logs(self._threads + started)
             raise classify(to_delivery_error(exc), self._log) from exc
-        started = [t.ident for t in threading.enumerate() if t.ident is not None and t.ident not in before]
         self._threads += started
-        capture_client_logs("kafka", started, self._log)
 
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:
         producer = self._producer
