@@ -9,12 +9,13 @@ The message broker is kombu's ``filesystem://`` transport in ``$CELERY_DATA_DIR`
 the example runs without Redis or RabbitMQ. With a real broker, set ``broker_url`` as usual: nothing in the
 logging part changes.
 
-Two things are required, and both are below:
+Celery configures logging itself when the worker starts and, by default, removes every handler from the root
+logger (``worker_hijack_root_logger``): a handler put there at import is gone before the first task runs.
+Configuring logging from the ``setup_logging`` signal, as below, makes Celery leave logging alone.
 
-1. ``setup_logging``: the worker configures logging itself and, by default, removes every handler from the root
-   logger (``worker_hijack_root_logger``). Configuring logging from this signal makes Celery leave it alone.
-2. ``worker_process_shutdown``: prefork pool processes end with ``os._exit()``, when they are recycled
-   (``--max-tasks-per-child``) and at shutdown. Closing the handler there sends what the process logged last.
+The prefork pool processes inherit the handler and send their own records. They end with ``os._exit()`` (when
+recycled by ``--max-tasks-per-child``, and at shutdown); kafkalog sends what they queued from Celery's
+``worker_process_shutdown`` signal, which it connects by itself.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_shutdown
+from celery.signals import setup_logging
 
 from kafkalog import KafkaHandler
 
@@ -43,26 +44,16 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
 )
 
-kafka_handler: KafkaHandler | None = None
-
 
 @setup_logging.connect
 def configure_logging(loglevel: int | str | None = None, **kwargs: Any) -> None:
-    """Runs once in the worker's main process; the pool processes it forks inherit the handlers."""
-    global kafka_handler
-    kafka_handler = KafkaHandler(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-                                 os.environ.get("KAFKA_TOPIC", "task-logs"),
-                                 static_fields={"service": "celery-example"})
+    """Runs once, in the worker's main process; the pool processes it forks inherit the handlers."""
+    kafka = KafkaHandler(os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+                         os.environ.get("KAFKA_TOPIC", "task-logs"),
+                         static_fields={"service": "celery-example"})
     console = logging.StreamHandler()
     console.setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(name)s: %(message)s"))
-    logging.basicConfig(level=loglevel or logging.INFO, handlers=[console, kafka_handler], force=True)
-
-
-@worker_process_shutdown.connect
-def send_queued_logs(**kwargs: Any) -> None:
-    """The pool process is about to ``os._exit()``: send what it queued (within ``close_timeout``)."""
-    if kafka_handler is not None:
-        kafka_handler.close()
+    logging.basicConfig(level=loglevel or logging.INFO, handlers=[console, kafka], force=True)
 
 
 log = logging.getLogger("tasks")

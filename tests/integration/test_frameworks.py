@@ -17,15 +17,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka_util import check_sequence, count_records, read_records
 from support import ROOT, unused_port
+
+from kafkalog.testing import create_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLES = ROOT / "examples"
@@ -40,7 +44,7 @@ def _needs(*modules: str) -> None:
 
 def _env(bootstrap: str, topic: str, **extra: str) -> dict[str, str]:
     return {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "KAFKA_TOPIC": topic,
-            "PYTHONPATH": os.pathsep.join([os.environ.get("KL_CODE", str(ROOT)), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
             **extra}
 
 
@@ -203,35 +207,68 @@ class TestUvicornWorkers:
         assert sorted(e["pid"] for e in events if e["msg"] == "Application shutdown complete.") == started
 
 
-class TestCeleryPrefork:
-    TASKS = 60
-    MAX_TASKS_PER_CHILD = 10
+@dataclass(frozen=True)
+class _Run:
+    """What a framework run left behind: the records in its topic, the server's stderr and exit status."""
 
-    def test_records_of_every_pool_process_arrive(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
-                                                  servers: list[_Server]) -> None:
-        """examples/celery_app.py: prefork worker, 2 processes recycled every 10 tasks, handler on the root logger
-        (set up in ``setup_logging``); warm shutdown by SIGTERM: every task's record arrives once, from at least
-        6 pool processes, and the worker's own lines reach Kafka through the root logger."""
-        _needs("celery")
-        env = _env(kafka_bootstrap, topic, CELERY_DATA_DIR=str(tmp_path / "celery-data"))
-        server = _Server([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
-                          "--concurrency", "2", "--max-tasks-per-child", str(self.MAX_TASKS_PER_CHILD),
-                          "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-                         cwd=EXAMPLES, env=env, logs=tmp_path)
-        servers.append(server)
-        sender = subprocess.run([sys.executable, "celery_app.py", str(self.TASKS)], cwd=EXAMPLES, env=env,
+    events: list[dict[str, Any]]
+    stderr: str
+    status: int
+
+
+CELERY_TASKS = 60
+MAX_TASKS_PER_CHILD = 10
+
+
+@pytest.fixture(scope="class")
+def celery_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Run]:
+    """examples/celery_app.py in a prefork worker of 2 processes recycled every 10 tasks; 60 tasks queued and
+    done; then SIGTERM (warm shutdown), as a process manager stops it."""
+    _needs("celery")
+    tmp_path = tmp_path_factory.mktemp("celery")
+    topic = f"t-celery-{uuid.uuid4().hex[:8]}"
+    create_topic(kafka_bootstrap, topic)
+    env = _env(kafka_bootstrap, topic, CELERY_DATA_DIR=str(tmp_path / "celery-data"))
+    server = _Server([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
+                      "--concurrency", "2", "--max-tasks-per-child", str(MAX_TASKS_PER_CHILD),
+                      "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+                     cwd=EXAMPLES, env=env, logs=tmp_path)
+    try:
+        sender = subprocess.run([sys.executable, "celery_app.py", str(CELERY_TASKS)], cwd=EXAMPLES, env=env,
                                 check=False, capture_output=True, text=True, timeout=120)
         assert sender.returncode == 0, sender.stderr + server.stderr()[-6000:]
         status = server.stop(signal.SIGTERM)
-        stderr = server.stderr()
-        assert status == 0, stderr[-6000:]
-        _assert_clean(stderr)
-        events = _events(kafka_bootstrap, topic)
-        _assert_each_seq_once(events, self.TASKS)
-        per_process = Counter(e["pid"] for e in _seq_events(events))
-        assert len(per_process) >= self.TASKS // self.MAX_TASKS_PER_CHILD
-        assert max(per_process.values()) <= self.MAX_TASKS_PER_CHILD
-        assert any(e["msg"].endswith(" ready.") and e["logger"].startswith("celery") for e in events)
+        yield _Run(_events(kafka_bootstrap, topic), server.stderr(), status)
+    finally:
+        server.kill()
+
+
+class TestCeleryPrefork:
+    """examples/celery_app.py: handler on the root logger, set up from Celery's ``setup_logging`` signal."""
+
+    def test_worker_stops_cleanly(self, celery_run: _Run) -> None:
+        """Warm shutdown by SIGTERM exits 0, with no traceback and nothing reported undelivered."""
+        assert celery_run.status == 0, celery_run.stderr[-6000:]
+        _assert_clean(celery_run.stderr)
+
+    def test_every_task_record_arrives_once(self, celery_run: _Run) -> None:
+        """Each task's record arrives once, including the last ones before each pool process is recycled."""
+        _assert_each_seq_once(celery_run.events, CELERY_TASKS)
+
+    def test_records_come_from_every_pool_process(self, celery_run: _Run) -> None:
+        """At least 6 pool processes (60 tasks, 10 per process) sent records, none more than 10."""
+        per_process = Counter(e["pid"] for e in _seq_events(celery_run.events))
+        assert len(per_process) >= CELERY_TASKS // MAX_TASKS_PER_CHILD
+        assert max(per_process.values()) <= MAX_TASKS_PER_CHILD
+
+    def test_worker_lines_reach_kafka_through_the_root_logger(self, celery_run: _Run) -> None:
+        """Celery did not remove the root logger's handler: its own "ready." line was shipped."""
+        assert any(e["msg"].endswith(" ready.") and e["logger"].startswith("celery") for e in celery_run.events)
+
+    def test_console_shows_no_kafka_client_lines(self, celery_run: _Run) -> None:
+        """kafka-python's own INFO lines (connections, producer ids) stay off the worker's console."""
+        noise = [line for line in celery_run.stderr.splitlines() if "] kafka." in line or "] kafka:" in line]
+        assert not noise, "\n".join(noise[:20])
 
 
 class TestDjangoRunserver:
