@@ -102,7 +102,7 @@ def test_uvicorn_workers_sigterm_delivers_shutdown_records(tmp_path: Path, kafka
         with ThreadPoolExecutor(8) as pool:
             assert set(pool.map(get, range(400))) == {200}
     finally:
-        code, err = _stop(proc)
+        _, err = _stop(proc)
     assert "Traceback" not in err, err
     records = [r.json() for r in read_records(kafka_bootstrap, topic, 400 + 2 + 2 * 3, timeout=60)]
     seqs = [e["fields"]["seq"] for e in records if e["fields"].get("seq", -1) >= 0]
