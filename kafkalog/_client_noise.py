@@ -15,6 +15,7 @@ The client runs on kafkalog's threads only; what it says there is ours to handle
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import warnings
@@ -47,11 +48,14 @@ def quiet_client_warnings(modules: tuple[str, ...]) -> None:
 
 
 class ClientLog:
-    """What the client logged on one of our transports' threads: the last warning or error, for our reports."""
+    """What the client logged on one of our transports' threads, for our reports: the first and the last warning
+    or error, and the last one that contains one of ``markers`` (words that say what is wrong)."""
 
-    def __init__(self) -> None:
+    def __init__(self, markers: tuple[str, ...] = ()) -> None:
+        self.markers = markers
         self.last: str | None = None
         self.first_error: str | None = None
+        self.telling: str | None = None
 
     def note(self, record: logging.LogRecord) -> None:
         if record.levelno < logging.WARNING:
@@ -63,6 +67,9 @@ class ClientLog:
         self.last = text
         if self.first_error is None:
             self.first_error = text
+        lowered = text.lower()
+        if any(marker in lowered for marker in self.markers):
+            self.telling = text
 
 
 class _OwnThreads(logging.Filter):
@@ -131,3 +138,14 @@ def release_client_logs(threads: list[int]) -> None:
     with _lock:
         for ident in threads:
             _FILTER.logs.pop(ident, None)
+
+
+def _after_fork_in_child() -> None:
+    """A fork may have happened while a worker thread held the lock; the parent's thread ids mean nothing here."""
+    global _lock
+    _lock = threading.Lock()
+    _FILTER.logs.clear()
+    _FILTER.windows.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

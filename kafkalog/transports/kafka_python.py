@@ -206,7 +206,7 @@ _TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "ssler
 
 def classify(error: DeliveryError, log: ClientLog) -> DeliveryError:
     """A clearer error than "Unable to bootstrap" when the client's log said why (credentials, certificate)."""
-    lowered_all = [(text, text.lower()) for text in (log.first_error, log.last) if text]
+    lowered_all = [(text, text.lower()) for text in (log.telling, log.first_error, log.last) if text]
     if error.reason != "timeout" or not lowered_all:
         return error
     for cause, lowered in lowered_all:
@@ -216,7 +216,7 @@ def classify(error: DeliveryError, log: ClientLog) -> DeliveryError:
         if any(marker in lowered for marker in _TLS_MARKERS):
             return DeliveryError("tls_error", f"TLS handshake failed (check ssl_cafile and the broker "
                                               f"certificate): {cause}", retriable=False)
-    return DeliveryError("broker_unavailable", f"{error}; last connection error: {lowered_all[-1][0]}",
+    return DeliveryError("broker_unavailable", f"{error}; last connection error: {lowered_all[0][0]}",
                          retriable=True)
 
 
@@ -230,7 +230,7 @@ class KafkaPythonTransport:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self._settings = dict(settings)
         self._producer: Any = None
-        self._log = ClientLog()
+        self._log = ClientLog(_AUTH_MARKERS + _TLS_MARKERS)
         self._threads: list[int] = []
 
     def open(self) -> None:
