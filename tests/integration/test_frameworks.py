@@ -320,3 +320,20 @@ class TestDjangoRunserver:
         events = _events(kafka_bootstrap, topic)
         _assert_each_seq_once(events, self.REQUESTS)
         assert Counter(e["pid"] for e in _seq_events(events)) == {first_pid: half, second["pid"]: half}
+
+    def test_noreload_ctrl_c_drains_what_was_just_logged(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
+                                                         servers: list[_Server]) -> None:
+        """``runserver --noreload``: Ctrl-C right after the last request ends the process normally, and the exit
+        hook sends everything (the way to keep the last records that docs/recipes.md gives)."""
+        _needs("django")
+        port = unused_port()
+        server = _Server([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                         cwd=EXAMPLES / "django_site", env=_env(kafka_bootstrap, topic), logs=tmp_path)
+        servers.append(server)
+        url = f"http://127.0.0.1:{port}"
+        _poll("runserver to answer", lambda: _answering(f"{url}/pid/"))
+        for seq in range(self.REQUESTS):
+            _get_json(f"{url}/log/{seq}/")
+        server.stop(signal.SIGINT, group=True)
+        _assert_clean(server.stderr())
+        _assert_each_seq_once(_events(kafka_bootstrap, topic), self.REQUESTS)
