@@ -283,8 +283,27 @@ def _add_finalizer(name: str) -> None:
 
 
 def _after_fork_finalizer(name: str, token: object) -> None:
-    if _live:
-        _add_finalizer(name)
+    if not _live:
+        return
+    _add_finalizer(name)
+    if name == "billiard.util" and not _celery_hooked:
+        _say_billiard_pool_needs_close()
+
+
+def _say_billiard_pool_needs_close() -> None:
+    """A billiard pool child outside celery ends with ``os._exit`` and runs no hook at all: say so, once."""
+    process = sys.modules.get("billiard.process")
+    try:
+        name = str(process.current_process().name) if process is not None else ""
+    except Exception:
+        return
+    if "PoolWorker" in name and sys.stderr is not None:
+        try:
+            sys.stderr.write(f"kafkalog: {name} (a billiard pool process, without celery) ends with os._exit and "
+                             "runs no exit hook: call close() on kafkalog handlers before it ends, or the records "
+                             "still queued then are lost\n")
+        except Exception:
+            pass
 
 
 def _on_worker_process_shutdown(*args: object, **kwargs: object) -> None:

@@ -118,6 +118,8 @@ class KafkaHandler(logging.Handler):
 
     def _close_later(self, timeout: float | None) -> None:
         worker = self._shipper.worker
+        if self.close_report is not None or worker.stats().closed:
+            return  # already closed, or closing: whoever began it finishes it
         worker.begin_close(timeout)
 
         def finish() -> None:

@@ -260,3 +260,29 @@ class TestForeignFormatter:
         handler.setFormatter(logging.Formatter("%(message)s"))
         handler.close(1)
         assert not [line for line in said if "formatter" in line]
+
+
+class TestTaskWorkers:
+    def test_celery_loaded_connects_the_drain(self) -> None:
+        """With celery imported, a handler connects the drain to worker_process_shutdown by itself (once)."""
+        pytest.importorskip("celery")
+        proc = run_script("""
+            import celery
+            from celery import signals
+            handlers = [KafkaHandler("127.0.0.1:9", "logs", transport=MemoryTransport()) for _ in range(2)]
+            receivers = [r for r in signals.worker_process_shutdown.receivers if "kafkalog" in str(r[0])]
+            print("RECEIVERS", len(receivers), flush=True)
+        """)
+        assert "RECEIVERS 1" in proc.stdout, proc.stderr
+
+    def test_billiard_pool_without_celery_says_close_is_needed(self) -> None:
+        """A billiard pool child (os._exit, no hook) inheriting a handler says close() is needed."""
+        pytest.importorskip("billiard")
+        proc = run_script("""
+            import billiard
+            h = KafkaHandler("127.0.0.1:9", "logs", transport=MemoryTransport(), on_error=lambda m: None)
+            if __name__ == "__main__":
+                with billiard.get_context("fork").Pool(1) as pool:
+                    pool.map(abs, [1, 2])
+        """)
+        assert "ends with os._exit and runs no exit hook" in proc.stderr, proc.stderr
