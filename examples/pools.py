@@ -12,9 +12,10 @@ logs one more (``seq`` N) after the pool is done. The last line printed says how
   ``initializer``. This is the only way that works for ``spawn`` (and ``forkserver``): a spawned child starts
   a fresh interpreter and does not run the parent's ``if __name__ == "__main__":`` block.
 
-``--end with`` (the default) ends the pool with ``with Pool(...) as pool:``, the idiom of the Python docs,
-whose exit calls ``pool.terminate()`` (SIGTERM to every pool process); ``--end close`` calls ``close()`` and
-``join()``, which lets the pool processes return. Both send what the pool processes logged.
+The pool is used as ``with Pool(...) as pool:``, the idiom of the Python docs, whose exit calls
+``pool.terminate()``: with ``--end with`` (the default) that SIGTERMs every pool process; ``--end close`` calls
+``close()`` and ``join()`` inside the block first, so the pool processes end on their own and ``terminate()``
+finds none left. Both send what the pool processes logged; the second never signals them.
 """
 
 from __future__ import annotations
@@ -59,15 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     if where == "parent":
         attach_kafka_handler()
 
-    if args.end == "with":
-        with context.Pool(args.processes, initializer=initializer) as pool:
-            pids = set(pool.map(work, range(args.tasks), chunksize=10))
-        # leaving the block terminated the pool: every pool process has sent what it logged
-    else:
-        pool = context.Pool(args.processes, initializer=initializer)
+    with context.Pool(args.processes, initializer=initializer) as pool:
         pids = set(pool.map(work, range(args.tasks), chunksize=10))
-        pool.close()
-        pool.join()
+        if args.end == "close":
+            pool.close()  # no more tasks: each pool process leaves its loop and ends, sending what it logged
+            pool.join()
+    # leaving the block called pool.terminate(): it SIGTERMs the pool processes still running (all of them with
+    # --end with), and each one sends what it logged before it ends
 
     sent = args.tasks
     if where == "parent":
