@@ -191,6 +191,9 @@ def draining() -> Iterator[None]:
 
 _importing = threading.Condition()
 _imports_running = 0
+_LAZY_STDLIB = ("encodings.idna",)
+"""Imported lazily by the first ``getaddrinfo``/``connect`` on the client's network thread: a fork during that
+import leaves the child "unknown encoding: idna" for good (it never connects). Import them here, under the guard."""
 
 
 def import_client(names: tuple[str, ...]) -> None:
@@ -204,7 +207,7 @@ def import_client(names: tuple[str, ...]) -> None:
     global _imports_running
     unblock_sigterm_here()
     quiet_client_warnings(names)
-    missing = [name for name in names if name not in sys.modules]
+    missing = [name for name in (*names, *_LAZY_STDLIB) if name not in sys.modules]
     if not missing:
         return
     with _importing:

@@ -41,10 +41,10 @@ def run(tmp_path: Path, body: str, bootstrap: str, topic: str, *args: str, extra
                           env=env, timeout=timeout, check=False)
 
 
-def assert_each_once(bootstrap: str, topic: str, expected: int) -> None:
+def assert_each_once(bootstrap: str, topic: str, expected: int, stderr: str = "") -> None:
     records = read_records(bootstrap, topic, expected, timeout=60)
     check = check_sequence((r.json()["fields"]["seq"] for r in records), expected)
-    assert (check.received, check.lost, check.duplicate_count) == (expected, (), 0), check.summary()
+    assert (check.received, check.lost, check.duplicate_count) == (expected, (), 0), f"{check.summary()}\n{stderr}"
 
 
 POOL_WORK = """
@@ -70,7 +70,7 @@ class TestPools:
                 pool.join()
         """, kafka_bootstrap, topic, extra=POOL_WORK)
         assert proc.returncode == 0, proc.stderr
-        assert_each_once(kafka_bootstrap, topic, 400)
+        assert_each_once(kafka_bootstrap, topic, 400, proc.stderr)
 
     def test_fork_pool_with_statement_terminates_while_draining(self, tmp_path: Path, kafka_bootstrap: str,
                                                                  topic: str) -> None:
@@ -84,7 +84,7 @@ class TestPools:
         """, kafka_bootstrap, topic, extra=POOL_WORK)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr
-        assert_each_once(kafka_bootstrap, topic, 401)
+        assert_each_once(kafka_bootstrap, topic, 401, proc.stderr)
 
     @pytest.mark.slow
     def test_spawn_pool_with_statement_no_tracebacks(self, tmp_path: Path, kafka_bootstrap: str, topic: str) -> None:
@@ -96,7 +96,7 @@ class TestPools:
         """, kafka_bootstrap, topic, extra=POOL_WORK)
         assert proc.returncode == 0, proc.stderr
         assert "Exception ignored" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-        assert_each_once(kafka_bootstrap, topic, 400)
+        assert_each_once(kafka_bootstrap, topic, 400, proc.stderr)
 
 
 class TestReconfiguration:
@@ -123,7 +123,7 @@ class TestReconfiguration:
         took = float(proc.stdout.split("SECOND_CONFIG ")[1].split()[0])
         assert took < 2.0, took  # the app is never made to wait (the bug: flush 5 s + close 5 s)
         assert "undelivered" not in proc.stderr, proc.stderr
-        assert_each_once(kafka_bootstrap, topic, 50)
+        assert_each_once(kafka_bootstrap, topic, 50, proc.stderr)
 
 
 class TestClientQuiet:
@@ -144,7 +144,7 @@ class TestClientQuiet:
         assert proc.returncode == 0, proc.stderr
         assert "APP WARNING RAISED" in proc.stdout
         assert proc.stderr == "", proc.stderr
-        assert_each_once(kafka_bootstrap, topic, 10)
+        assert_each_once(kafka_bootstrap, topic, 10, proc.stderr)
 
     def test_console_shows_no_client_lines(self, tmp_path: Path, kafka_bootstrap: str, topic: str) -> None:
         """A console handler on the root logger at DEBUG sees no kafka-python line, even for an auto-created topic."""
@@ -161,7 +161,7 @@ class TestClientQuiet:
         assert proc.returncode == 0, proc.stderr
         client_lines = [line for line in proc.stderr.splitlines() if line.startswith("kafka")]
         assert client_lines == [], client_lines[:5]
-        assert_each_once(kafka_bootstrap, new_topic, 20)
+        assert_each_once(kafka_bootstrap, new_topic, 20, proc.stderr)
 
 
 def test_bounded_exit_still_holds(tmp_path: Path, kafka_bootstrap: str, topic: str) -> None:
@@ -174,4 +174,30 @@ def test_bounded_exit_still_holds(tmp_path: Path, kafka_bootstrap: str, topic: s
     """, kafka_bootstrap, topic)
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - started < 60
-    assert_each_once(kafka_bootstrap, topic, 100)
+    assert_each_once(kafka_bootstrap, topic, 100, proc.stderr)
+
+
+class TestForkWhileOpening:
+    def test_fork_right_after_the_first_record(self, tmp_path: Path, kafka_bootstrap: str, topic: str) -> None:
+        """Forking while the parent's worker is still building its producer (gunicorn --preload logs, then forks
+        at once): every child still delivers."""
+        proc = run(tmp_path, """
+            import multiprocessing
+            def child(n):
+                logging.getLogger("app").info("child %d", n, extra={"seq": n})
+                logging.getLogger("app").handlers[0].close()
+            if __name__ == "__main__":
+                log = make_logger()
+                log.info("parent", extra={"seq": 40})
+                ctx = multiprocessing.get_context("fork")
+                children = []
+                for n in range(40):
+                    children.append(ctx.Process(target=child, args=(n,)))
+                    children[-1].start()
+                    time.sleep(0.01)
+                for c in children:
+                    c.join(60)
+                print("EXITCODES", sorted({c.exitcode for c in children}), flush=True)
+        """.replace("import multiprocessing", "import multiprocessing, time"), kafka_bootstrap, topic)
+        assert "EXITCODES [0]" in proc.stdout, proc.stderr
+        assert_each_once(kafka_bootstrap, topic, 41, proc.stderr)
