@@ -187,7 +187,7 @@ class TestPools:
         """examples/pools.py: each pool process sends what it logged, however the pool ends and wherever the
         handler was created; no traceback on stderr."""
         proc = _run([sys.executable, str(EXAMPLES / "pools.py"), mode, "--end", end, "--tasks", str(self.TASKS)],
-                    env=_env(kafka_bootstrap, topic))
+                    env=_env(kafka_bootstrap, topic), timeout=30)  # takes 2-4 s; a hang costs no more than this
         assert proc.returncode == 0, proc.stderr
         _assert_clean(proc.stderr)
         expected = self.TASKS + (1 if mode.endswith("parent") else 0)
