@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from ._client_noise import quiet_client_warnings
+from ._watchdog import unblock_sigterm_here, watch_sigterm
 
 
 class Closable(Protocol):
@@ -74,6 +75,7 @@ def register_exit_hook() -> None:
 # --- SIGTERM ---------------------------------------------------------------------------------------------------
 
 _sigterm_installed = False
+_sigterms_handled = 0  # times _on_sigterm ran (the watchdog compares)
 _chained: Callable[[int, FrameType | None], Any] | None = None  # a server's own handler, called by ours
 _draining = 0
 _deferred: int | None = None  # a SIGTERM that arrived while draining
@@ -89,8 +91,9 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
     that handler decides; SIGTERM is then blocked in the main thread, so the server's final ``raise_signal``
     stays pending until our drain has run at exit, and still ends the process with the status it meant.
     """
-    global _deferred
-    if _draining:
+    global _deferred, _sigterms_handled
+    _sigterms_handled += 1
+    if _draining or _running_exit_finalizers():
         _deferred = signum
         return None
     chained = _chained
@@ -98,6 +101,18 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> Any:
         raise SystemExit(128 + signum)
     _hold_sigterm()
     return chained(signum, frame)
+
+
+def _running_exit_finalizers() -> bool:
+    """True once a pool process has begun its exit finalizers (our drain among them): too late to raise there."""
+    for name in _POOL_MODULES:
+        module = sys.modules.get(name)
+        try:
+            if module is not None and module.is_exiting():
+                return True
+        except Exception:
+            pass
+    return False
 
 
 def install_sigterm_handler() -> bool:
@@ -121,6 +136,7 @@ def install_sigterm_handler() -> bool:
         _chained = None
         return False
     _sigterm_installed = True
+    _watch_pool_sigterm()
     return True
 
 
@@ -147,15 +163,6 @@ def _release_held_sigterm() -> None:
         pass
 
 
-def unblock_sigterm_here() -> None:
-    """Our own threads accept SIGTERM even when started from a thread that holds it: process-directed signals
-    must still find a thread to run the Python handler (or the default action)."""
-    try:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    except (AttributeError, OSError, ValueError):
-        pass
-
-
 @contextmanager
 def draining() -> Iterator[None]:
     """While a drain runs on the main thread, a SIGTERM is remembered instead of ending it.
@@ -164,16 +171,16 @@ def draining() -> Iterator[None]:
     the drain; afterwards the default comes back, and a SIGTERM that arrived meanwhile is re-sent.
     """
     global _draining, _deferred
+    _draining += 1  # first: a SIGTERM from here on is only remembered
     swapped = False
-    if threading.current_thread() is threading.main_thread():
-        try:
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _on_sigterm)
-                swapped = True
-        except (ValueError, OSError):
-            pass
-    _draining += 1
     try:
+        if threading.current_thread() is threading.main_thread():
+            try:
+                if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                    signal.signal(signal.SIGTERM, _on_sigterm)
+                    swapped = True
+            except (ValueError, OSError):
+                pass
         yield
     finally:
         _draining -= 1
@@ -247,6 +254,7 @@ _POOL_MODULES = ("multiprocessing.util", "billiard.util")
 _finalizer_pids: dict[str, int] = {}  # module -> the process its Finalize was registered in
 _after_fork_hooked: set[str] = set()  # inherited by forked children, like the registry it stands for
 _celery_hooked = False
+_watchdog_pid = 0
 
 
 def hook_process_exits(importing: bool = True) -> None:
@@ -289,8 +297,23 @@ def _after_fork_finalizer(name: str, token: object) -> None:
     if not _live:
         return
     _add_finalizer(name)
+    _watch_pool_sigterm()
     if name == "billiard.util" and not _celery_hooked:
         _say_billiard_pool_needs_close()
+
+
+def _watch_pool_sigterm() -> None:
+    """In a pool process (fork or spawn) running our SIGTERM handler, see :func:`watch_sigterm`; once per process."""
+    global _watchdog_pid
+    process = sys.modules.get("multiprocessing.process")
+    try:
+        in_child = process is not None and process.parent_process() is not None
+    except Exception:
+        in_child = False
+    if not in_child or _watchdog_pid == os.getpid() or signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+        return
+    if watch_sigterm(lambda: _sigterms_handled):
+        _watchdog_pid = os.getpid()
 
 
 def _say_billiard_pool_needs_close() -> None:

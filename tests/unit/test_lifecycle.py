@@ -286,3 +286,34 @@ class TestTaskWorkers:
                     pool.map(abs, [1, 2])
         """)
         assert "ends with os._exit and runs no exit hook" in proc.stderr, proc.stderr
+
+
+class TestPoolSigtermWatchdog:
+    def test_sigterm_that_missed_a_blocked_main_thread_still_ends_the_pool_process(self) -> None:
+        """A pool process whose main thread is blocked on a multiprocessing lock when its SIGTERM is taken by
+        another thread (the handler would stay pending forever) still runs the handler and drains."""
+        proc = run_script("""
+            import multiprocessing, threading
+            def child():
+                h = KafkaHandler("127.0.0.1:9", "logs", transport=FileTransport(), linger=5,
+                                 on_error=lambda m: None)
+                log = logging.Logger("app"); log.addHandler(h)
+                for i in range(3):
+                    log.warning("x %d", i)
+                lock = multiprocessing.Lock()
+                lock.acquire()
+                def take_sigterm_here():
+                    time.sleep(0.3)
+                    signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+                threading.Thread(target=take_sigterm_here).start()
+                lock.acquire()  # blocks for good, as on the task queue lock Pool.terminate() holds
+            if __name__ == "__main__":
+                p = multiprocessing.get_context("fork").Process(target=child)
+                p.start()
+                p.join(20)
+                print("EXITCODE", p.exitcode, flush=True)
+                if p.exitcode is None:
+                    p.kill()
+        """)
+        assert "EXITCODE 143" in proc.stdout, proc.stdout + proc.stderr
+        assert proc.stdout.count("DELIVERED") == 3, proc.stdout
