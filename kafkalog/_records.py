@@ -7,11 +7,13 @@ and the traceback (they refer to live objects) and leaves JSON encoding of odd v
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from itertools import islice
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import Any
 
 from .typing import Event
@@ -24,7 +26,9 @@ RESERVED_KEYS = frozenset(
 
 _INIT_ATTRS = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _N_INIT_ATTRS = len(_INIT_ATTRS)
-_LOGRECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName"}
+_LOGRECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName", "color_message"}
+"""Not extras: LogRecord's own attributes, and uvicorn's ``color_message`` (the message again, with ANSI escapes)."""
+_WARNINGS_LOGGER = "py.warnings"
 _LOWER = {name: name.lower() for name in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")}
 
 _time_cache: tuple[int, str] = (-1, "")
@@ -84,6 +88,30 @@ def _safe_text(obj: object) -> str:
             return f"<unprintable {type(obj).__qualname__}>"
 
 
+def _from_warning(event: Event, fields: dict[str, Any]) -> None:
+    """A ``logging.captureWarnings`` record names ``warnings.py`` as its origin: use the warning's own file, line
+    and category. The warning being shown is a local of the ``warnings`` frames below us (this runs on the thread
+    that called ``warnings.warn``); a record built elsewhere is left as it is."""
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(_WARNING_FRAME_DEPTH):
+        if frame is None:
+            return
+        in_warnings = frame.f_code.co_filename.endswith(_WARNINGS_FILES)
+        shown = frame.f_locals.get("msg") if in_warnings else None
+        if isinstance(shown, warnings.WarningMessage):
+            event["file"] = shown.filename
+            event["line"] = shown.lineno
+            event["funcName"] = ""
+            event["msg"] = _safe_text(shown.message)
+            fields.setdefault("category", getattr(shown.category, "__name__", str(shown.category)))
+            return
+        frame = frame.f_back
+
+
+_WARNING_FRAME_DEPTH = 24
+_WARNINGS_FILES = ("warnings.py", "_py_warnings.py")  # the module moved in Python 3.14
+
+
 class RecordBuilder:
     """Builds events with the per-handler constants (host, static fields, default action) bound once."""
 
@@ -122,6 +150,8 @@ class RecordBuilder:
             event["exception"] = {"type": "", "message": "", "stack": record.exc_text}
         if record.stack_info:
             fields.setdefault("stack_info", record.stack_info)
+        if record.name == _WARNINGS_LOGGER:
+            _from_warning(event, fields)
         if self.static_fields:
             event.update(self.static_fields)
         return event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from ._shipper import Shipper, is_client_logger
@@ -10,6 +11,19 @@ from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
 from .formatter import KafkaJsonFormatter
+
+
+def _holding_logging_lock() -> bool:
+    """True when this thread holds ``logging``'s module lock (``dictConfig``, ``logging.shutdown(handlers)``).
+
+    Waiting for the worker then could deadlock for the whole timeout: the worker may need that lock (importing
+    kafka-python calls ``logging.getLogger``).
+    """
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    try:
+        return bool(is_owned()) if is_owned is not None else False
+    except Exception:
+        return False
 
 
 class KafkaHandler(logging.Handler):
@@ -29,6 +43,7 @@ class KafkaHandler(logging.Handler):
         self._default_formatter = KafkaJsonFormatter()
         self._default_formatter.builder = self._shipper.builder
         self.setFormatter(self._default_formatter)
+        self._warned_formatter = False
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -63,16 +78,57 @@ class KafkaHandler(logging.Handler):
             self._shipper.worker.count_drop("internal_error")
             self.handleError(record)
 
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Set the formatter; say once when a foreign one (its output is text) disables key and topic templates."""
+        super().setFormatter(fmt)
+        if fmt is None or isinstance(fmt, KafkaJsonFormatter) or getattr(self, "_warned_formatter", True):
+            return
+        config = self._shipper.config
+        lost = [what for what, used in (("key", config.key_for is not None),
+                                        ("topic template", config.fixed_topic is None)) if used]
+        if lost:
+            self._warned_formatter = True
+            self._shipper.worker._reporter.report(
+                "formatter", f"{type(fmt).__module__}.{type(fmt).__qualname__} on the handler produces text, so "
+                             f"the {' and '.join(lost)} cannot read record fields (they see none); use "
+                             f"kafkalog.KafkaJsonFormatter (override process_log_record) to keep them", defer=True)
+
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
-        """Wait until records logged before this call are delivered or dropped; False if ``timeout`` passed."""
+        """Wait until records logged before this call are delivered or dropped; False if ``timeout`` passed.
+
+        Under logging's module lock (``dictConfig`` clearing handlers) it only nudges the worker and never waits.
+        """
+        if _holding_logging_lock():
+            return self._shipper.flush(0)
         return self._shipper.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
-        """Drain within ``timeout`` (default ``close_timeout``) and stop; ``close_report`` says what was left."""
+        """Drain within ``timeout`` (default ``close_timeout``) and stop; ``close_report`` says what was left.
+
+        Under logging's module lock (``dictConfig`` replacing handlers) it only begins the close: the worker drains
+        as soon as the lock is released, and a helper thread waits for it and reports, so nothing is left silently.
+        """
         try:
-            self.close_report = self._shipper.close(timeout)
+            if _holding_logging_lock():
+                self._close_later(timeout)
+            else:
+                self.close_report = self._shipper.close(timeout)
         finally:
             super().close()
+
+    def _close_later(self, timeout: float | None) -> None:
+        worker = self._shipper.worker
+        if self.close_report is not None or worker.stats().closed:
+            return  # already closed, or closing: whoever began it finishes it
+        worker.begin_close(timeout)
+
+        def finish() -> None:
+            self.close_report = self._shipper.close(timeout)
+
+        try:
+            threading.Thread(target=finish, name="kafkalog-close", daemon=True).start()
+        except RuntimeError:  # interpreter shutdown: the exit hook finishes the close
+            pass
 
     def stats(self) -> Stats:
         """Counters: delivered, dropped by reason, retried, queue depth, last error."""
