@@ -26,6 +26,7 @@ RESERVED_KEYS = frozenset(
 
 _INIT_ATTRS = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _N_INIT_ATTRS = len(_INIT_ATTRS)
+_FIRST_INIT_ATTR = _INIT_ATTRS[0]
 _LOGRECORD_ATTRS = frozenset(_INIT_ATTRS) | {"message", "asctime", "taskName", "color_message"}
 """Not extras: LogRecord's own attributes, and uvicorn's ``color_message`` (the message again, with ANSI escapes)."""
 _WARNINGS_LOGGER = "py.warnings"
@@ -125,8 +126,11 @@ class RecordBuilder:
     def from_logging(self, record: logging.LogRecord) -> Event:
         """Event for a stdlib record: extras (``extra=``) go to ``fields``, ``action`` is lifted out of them."""
         attrs = record.__dict__
-        # extras are set after LogRecord.__init__, so they follow its attributes in __dict__: skip those unread
-        fields = {k: attrs[k] for k in islice(attrs, _N_INIT_ATTRS, None) if k not in _LOGRECORD_ATTRS}
+        # extras (extra=) are set after LogRecord.__init__, so they follow its attributes in __dict__: skip those
+        # unread. A subclass or a record factory may set attributes *before* __init__ runs: they come first, and
+        # then every key is looked at.
+        keys = islice(attrs, _N_INIT_ATTRS, None) if next(iter(attrs), None) == _FIRST_INIT_ATTR else attrs
+        fields = {k: attrs[k] for k in keys if k not in _LOGRECORD_ATTRS}
         action = fields.pop("action", self.default_action)
         levelname = record.levelname
         event: Event = {

@@ -44,7 +44,8 @@ class Reason:
     ``SPOOL_ERROR`` (the disk refused a write), ``SPOOL_CORRUPT`` (a torn or corrupt frame), ``INTERNAL_ERROR``,
     and the delivery errors a transport maps client exceptions to: ``MESSAGE_TOO_LARGE``, ``INVALID_TOPIC``,
     ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``TIMEOUT``, ``TRANSPORT_ERROR``,
-    ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``, ``CLOSE``.
+    ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``, ``CLOSE``, ``FORMATTER``
+    (a formatter that disables key and topic templates).
     """
 
     QUEUE_FULL = "queue_full"
@@ -68,6 +69,7 @@ class Reason:
     SPOOL = "spool"
     WORKER = "worker"
     CLOSE = "close"
+    FORMATTER = "formatter"
 
     KEPT_BY_SPOOL = frozenset({AUTH_FAILED, NOT_AUTHORIZED, TLS_ERROR, BROKER_ERROR, TIMEOUT})
     """Errors a spool waits out (records stay on disk and are retried) instead of dropping."""

@@ -10,8 +10,8 @@ from typing import Any
 from pythonjsonlogger.json import JsonFormatter
 
 from ._encode import dumps
-from ._records import RESERVED_KEYS, RecordBuilder
-from .errors import ConfigError
+from ._records import RecordBuilder
+from .config import check_static_fields
 from .typing import Event
 
 
@@ -20,18 +20,17 @@ class KafkaJsonFormatter(JsonFormatter):
 
     ``KafkaHandler`` uses the same event builder directly and skips the string round trip; put this formatter
     on a ``StreamHandler`` to get identical JSON on stdout. Override ``process_log_record`` to add or rename
-    keys; ``KafkaHandler`` honours it when this formatter is set on the handler.
+    keys; ``KafkaHandler`` honours it when this formatter is set on the handler (the record is then built by the
+    handler, with the handler's ``static_fields`` and host, and passed to the hook).
     """
 
     def __init__(self, *args: Any, static_fields: Mapping[str, Any] | None = None, default_action: str = "log",
-                 hostname: str | None = None, **kwargs: Any) -> None:
+                 hostname: str | None = None, builder: RecordBuilder | None = None, **kwargs: Any) -> None:
+        """``static_fields``, ``default_action`` and ``hostname`` as for the handler; a ``builder`` given instead
+        (the handler's own) is used as it is."""
         super().__init__(*args, **kwargs)
-        static = dict(static_fields or {})
-        clash = sorted(RESERVED_KEYS & set(static))
-        if clash:
-            raise ConfigError(f"static_fields: {clash} are record keys; allowed are any other names")
-        self.builder = RecordBuilder(host=hostname or socket.gethostname(), default_action=default_action,
-                                     static_fields=static)
+        self.builder = builder or RecordBuilder(host=hostname or socket.gethostname(), default_action=default_action,
+                                                static_fields=check_static_fields(static_fields or {}))
 
     def event(self, record: logging.LogRecord) -> Event:
         """The record as a dict, before ``process_log_record``."""

@@ -6,10 +6,11 @@ import logging
 import threading
 from typing import Any
 
-from ._shipper import Shipper, is_client_logger
+from ._intake import Intake, is_client_logger
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
+from .errors import Reason
 from .formatter import KafkaJsonFormatter
 
 
@@ -36,18 +37,17 @@ class KafkaHandler(logging.Handler):
 
     def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, level: int | str = logging.NOTSET,
                  config: KafkaLogConfig | None = None, **options: Any) -> None:
-        self._shipper = Shipper(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
+        self._intake = Intake(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         super().__init__(level)
         self.close_report: CloseReport | None = None
         # Set our own formatter so logging.basicConfig(handlers=[...]) does not put a text formatter on us.
-        self._default_formatter = KafkaJsonFormatter()
-        self._default_formatter.builder = self._shipper.builder
+        self._default_formatter = KafkaJsonFormatter(builder=self._intake.builder)
         self.setFormatter(self._default_formatter)
         self._warned_formatter = False
 
     @property
     def config(self) -> KafkaLogConfig:
-        return self._shipper.config
+        return self._intake.config
 
     def handle(self, record: logging.LogRecord) -> Any:
         """Filter, then emit without the handler lock: emit is thread-safe, and with ``overflow="block"`` the lock
@@ -55,7 +55,7 @@ class KafkaHandler(logging.Handler):
 
         kafka-python's own records and anything logged on the worker's thread are dropped first, before any
         user filter: the client's network thread can never recurse into the handler or wait on it."""
-        if is_client_logger(record.name) or self._shipper.own_thread(record.thread):
+        if is_client_logger(record.name) or self._intake.own_thread(record.thread):
             return False
         result: Any = self.filter(record) if self.filters else True
         if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may return a replacement record
@@ -68,14 +68,14 @@ class KafkaHandler(logging.Handler):
         try:
             formatter = self.formatter
             if formatter is self._default_formatter or formatter is None:
-                event: Any = self._shipper.builder.from_logging(record)
-            elif isinstance(formatter, KafkaJsonFormatter):
-                event = formatter.process_log_record(formatter.event(record))
+                event: Any = self._intake.builder.from_logging(record)
+            elif isinstance(formatter, KafkaJsonFormatter):  # the handler's record (its static fields and host),
+                event = formatter.process_log_record(self._intake.builder.from_logging(record))  # then the hook
             else:
                 event = formatter.format(record)
-            self._shipper.ship(event, record.created)
-        except Exception:
-            self._shipper.worker.count_drop("internal_error")
+            self._intake.ship(event, record.created)
+        except Exception:  # counted, then the stdlib's way (logging.raiseExceptions decides what is printed)
+            self._intake.drop(Reason.INTERNAL_ERROR)
             self.handleError(record)
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:
@@ -83,15 +83,15 @@ class KafkaHandler(logging.Handler):
         super().setFormatter(fmt)
         if fmt is None or isinstance(fmt, KafkaJsonFormatter) or getattr(self, "_warned_formatter", True):
             return
-        config = self._shipper.config
+        config = self._intake.config
         lost = [what for what, used in (("key", config.key_for is not None),
                                         ("topic template", config.fixed_topic is None)) if used]
         if lost:
             self._warned_formatter = True
-            self._shipper.worker._reporter.report(
-                "formatter", f"{type(fmt).__module__}.{type(fmt).__qualname__} on the handler produces text, so "
+            self._intake.report(
+                Reason.FORMATTER, f"{type(fmt).__module__}.{type(fmt).__qualname__} on the handler produces text, so "
                              f"the {' and '.join(lost)} cannot read record fields (they see none); use "
-                             f"kafkalog.KafkaJsonFormatter (override process_log_record) to keep them", defer=True)
+                             f"kafkalog.KafkaJsonFormatter (override process_log_record) to keep them")
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """Wait until records logged before this call are delivered or dropped; False if ``timeout`` passed.
@@ -99,8 +99,8 @@ class KafkaHandler(logging.Handler):
         Under logging's module lock (``dictConfig`` clearing handlers) it only nudges the worker and never waits.
         """
         if _holding_logging_lock():
-            return self._shipper.flush(0)
-        return self._shipper.flush(timeout)
+            return self._intake.flush(0)
+        return self._intake.flush(timeout)
 
     def close(self, timeout: float | None = None) -> None:
         """Drain within ``timeout`` (default ``close_timeout``) and stop; ``close_report`` says what was left.
@@ -112,18 +112,18 @@ class KafkaHandler(logging.Handler):
             if _holding_logging_lock():
                 self._close_later(timeout)
             else:
-                self.close_report = self._shipper.close(timeout)
+                self.close_report = self._intake.close(timeout)
         finally:
             super().close()
 
     def _close_later(self, timeout: float | None) -> None:
-        worker = self._shipper.worker
+        worker = self._intake.worker
         if self.close_report is not None or worker.stats().closed:
             return  # already closed, or closing: whoever began it finishes it
         worker.begin_close(timeout)
 
         def finish() -> None:
-            self.close_report = self._shipper.close(timeout)
+            self.close_report = self._intake.close(timeout)
 
         try:
             threading.Thread(target=finish, name="kafkalog-close", daemon=True).start()
@@ -132,7 +132,7 @@ class KafkaHandler(logging.Handler):
 
     def stats(self) -> Stats:
         """Counters: delivered, dropped by reason, retried, queue depth, last error."""
-        return self._shipper.stats()
+        return self._intake.stats()
 
     def __enter__(self) -> KafkaHandler:
         return self
@@ -141,4 +141,4 @@ class KafkaHandler(logging.Handler):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<KafkaHandler {self._shipper.describe()} ({logging.getLevelName(self.level)})>"
+        return f"<KafkaHandler {self._intake.describe()} ({logging.getLevelName(self.level)})>"

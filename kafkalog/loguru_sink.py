@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._shipper import Shipper, is_client_logger
+from ._intake import Intake, is_client_logger
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
@@ -26,24 +26,23 @@ class KafkaSink:
 
     def __init__(self, bootstrap_servers: Any = None, topic: Any = None, *, config: KafkaLogConfig | None = None,
                  **options: Any) -> None:
-        self._shipper = Shipper(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
+        self._intake = Intake(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         self.close_report: CloseReport | None = None
 
     @property
     def config(self) -> KafkaLogConfig:
-        return self._shipper.config
+        return self._intake.config
 
     def write(self, message: Any) -> None:
         """Called by loguru with a formatted message whose ``.record`` is the record to ship."""
-        shipper = self._shipper
+        intake = self._intake
         try:
             record = message.record
-            if is_client_logger(str(record["name"] or "")) or shipper.own_thread():
+            if is_client_logger(str(record["name"] or "")) or intake.own_thread():
                 return
-            shipper.ship(shipper.builder.from_loguru(record), record["time"].timestamp())
+            intake.ship(intake.builder.from_loguru(record), record["time"].timestamp())
         except Exception as exc:
-            shipper.worker.count_drop(Reason.INTERNAL_ERROR)
-            shipper.worker.report(Reason.INTERNAL_ERROR, f"could not ship a loguru record: {exc!r}")
+            intake.drop(Reason.INTERNAL_ERROR, f"could not ship a loguru record: {exc!r}")
 
     def stop(self) -> None:
         """Called by ``logger.remove()``: drain within ``close_timeout``."""
@@ -51,15 +50,15 @@ class KafkaSink:
 
     def close(self, timeout: float | None = None) -> CloseReport:
         """Drain within ``timeout`` (default ``close_timeout``) and stop; returns what was left."""
-        self.close_report = self._shipper.close(timeout)
+        self.close_report = self._intake.close(timeout)
         return self.close_report
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until messages written before this call are delivered or dropped; False if ``timeout`` passed."""
-        return self._shipper.flush(timeout)
+        return self._intake.flush(timeout)
 
     def stats(self) -> Stats:
-        return self._shipper.stats()
+        return self._intake.stats()
 
     def __repr__(self) -> str:
-        return f"<KafkaSink {self._shipper.describe()}>"
+        return f"<KafkaSink {self._intake.describe()}>"

@@ -1,4 +1,8 @@
-"""What the handler and the sink share: options -> worker, and event -> routed, encoded, queued message."""
+"""What the handler and the sink share: the intake turns an event into a routed, encoded message and queues it.
+
+It runs on the application's thread and never ships anything itself: the :class:`~kafkalog._worker.Worker`
+behind it does.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ def is_client_logger(name: str) -> bool:
     return name == CLIENT_LOGGER or name.startswith("kafka.")
 
 
-class Shipper:
-    """Routes and encodes events on the caller's thread and queues them for the worker."""
+class Intake:
+    """Routes and encodes events on the caller's thread and queues them for the worker; the adapters' one door."""
 
     def __init__(self, config: KafkaLogConfig) -> None:
         self.config = config
@@ -61,13 +65,21 @@ class Shipper:
                     if data is not None:
                         self.worker.count_truncated()
         if data is None:
-            self.worker.count_drop(Reason.TOO_LARGE)
-            self.worker.report(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} "
-                                                 "was dropped")
+            self.drop(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} was dropped")
             return
         topic = config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
         self.worker.put(Message(topic, key, data, int(created * 1000)))
+
+    def drop(self, reason: str, message: str | None = None) -> None:
+        """Count a record the adapter could not even build or ship; report why, if ``message`` says."""
+        self.worker.count_drop(reason)
+        if message is not None:
+            self.worker.report(reason, message)
+
+    def report(self, kind: str, message: str) -> None:
+        """Report a problem found on the application's thread (rate-limited, written by the worker)."""
+        self.worker.report(kind, message)
 
     def flush(self, timeout: float | None) -> bool:
         return self.worker.flush(timeout)
