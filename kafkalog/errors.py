@@ -43,9 +43,9 @@ class Reason:
     when the close deadline passed), ``DELIVERY_TIMEOUT``, ``SPOOL_FULL`` (by ``spool_full_policy``),
     ``SPOOL_ERROR`` (the disk refused a write), ``SPOOL_CORRUPT`` (a torn or corrupt frame), ``INTERNAL_ERROR``,
     and the delivery errors a transport maps client exceptions to: ``MESSAGE_TOO_LARGE``, ``INVALID_TOPIC``,
-    ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``TIMEOUT``, ``TRANSPORT_ERROR``,
-    ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``, ``CLOSE``, ``FORMATTER``
-    (a formatter that disables key and topic templates).
+    ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``BROKER_UNAVAILABLE``, ``TIMEOUT``,
+    ``TRANSPORT_ERROR``, ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``,
+    ``CLOSE``, ``FORMATTER`` (a formatter that disables key and topic templates).
     """
 
     QUEUE_FULL = "queue_full"
@@ -63,6 +63,7 @@ class Reason:
     NOT_AUTHORIZED = "not_authorized"
     TLS_ERROR = "tls_error"
     BROKER_ERROR = "broker_error"
+    BROKER_UNAVAILABLE = "broker_unavailable"
     TIMEOUT = "timeout"
     TRANSPORT_ERROR = "transport_error"
     CONFIG_ERROR = "config_error"

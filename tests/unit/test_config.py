@@ -473,9 +473,9 @@ class TestKafkaPythonTransport:
 
     def test_defaults_and_checks_use_known_options(self) -> None:
         """kafkalog's defaults, choice checks and int checks only name known options."""
-        from kafkalog.transports import kafka_python as kp
+        from kafkalog.transports import _kafka_python_config as kpc
 
-        assert set(kp.DEFAULTS) | set(kp._CHOICES) | set(kp._INT_OPTIONS) <= set(kp.KNOWN_OPTIONS)
+        assert set(kpc.DEFAULTS) | set(kpc._CHOICES) | set(kpc._INT_OPTIONS) <= set(kpc.KNOWN_OPTIONS)
 
     @pytest.mark.parametrize(("name", "reason", "retriable"), [
         ("MessageSizeTooLargeError", "message_too_large", False),

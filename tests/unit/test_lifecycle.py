@@ -19,7 +19,7 @@ from kafkalog._client_noise import quiet_client_warnings
 from kafkalog._records import RecordBuilder
 from kafkalog.errors import ConfigError, ConfigTypeError
 from kafkalog.transports import MemoryTransport
-from kafkalog.transports import kafka_python as kp
+from kafkalog.transports import _kafka_python_config as kp
 
 from .conftest import wait_until
 

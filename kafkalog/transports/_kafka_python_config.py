@@ -1,0 +1,155 @@
+"""kafka-python's producer options as kafkalog checks them at construction, without importing kafka-python:
+which options exist, which kafkalog owns, their types and choices, our defaults, and the supported versions."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigError, ConfigTypeError
+
+KNOWN_OPTIONS = frozenset({
+    "acks", "allow_auto_create_topics", "api_version", "batch_size", "bootstrap_timeout_ms",
+    "client_dns_lookup", "client_id", "compression_type", "connections_max_idle_ms", "delivery_timeout_ms",
+    "enable_idempotence", "kafka_client", "linger_ms", "max_block_ms", "max_in_flight_requests_per_connection",
+    "max_request_size", "metadata_max_age_ms", "metric_reporters", "metrics_enabled", "metrics_num_samples",
+    "metrics_sample_window_ms", "partitioner", "proxy_url", "receive_buffer_bytes", "receive_message_max_bytes",
+    "reconnect_backoff_max_ms", "reconnect_backoff_ms", "request_timeout_ms", "retries", "retry_backoff_ms",
+    "sasl_kerberos_domain_name", "sasl_kerberos_name", "sasl_kerberos_service_name", "sasl_mechanism",
+    "sasl_oauth_token_provider", "sasl_plain_password", "sasl_plain_username", "security_protocol", "selector",
+    "send_buffer_bytes", "socket_options", "socks5_proxy", "ssl_cafile", "ssl_certfile", "ssl_check_hostname",
+    "ssl_ciphers", "ssl_context", "ssl_crlfile", "ssl_keyfile", "ssl_password", "transaction_timeout_ms",
+})
+"""kafka-python 3.0 ``KafkaProducer`` options a user may set (a test keeps this in step with the installed one)."""
+
+OWNED_OPTIONS = {
+    "bootstrap_servers": "use the bootstrap_servers option",
+    "key_serializer": "records are already bytes; choose the key with the key option",
+    "value_serializer": "records are already JSON bytes",
+    "transactional_id": "log shipping is not transactional",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # the worker is the only caller: keep each blocking call short so close() stays bounded
+    "max_block_ms": 1000,
+    "bootstrap_timeout_ms": 5000,
+    "request_timeout_ms": 10000,
+    "delivery_timeout_ms": 30000,
+    "linger_ms": 5,
+    "batch_size": 256 * 1024,
+    "reconnect_backoff_max_ms": 5000,
+}
+
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "acks": (0, 1, -1, "all"),
+    "compression_type": (None, "gzip", "snappy", "lz4", "zstd"),
+    "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "sasl_mechanism": (None, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER"),
+}
+_CODEC_PACKAGES = {"snappy": "python-snappy", "lz4": "lz4", "zstd": "zstandard"}
+_CODEC_MODULES = {"snappy": "snappy", "lz4": "lz4", "zstd": "zstandard"}
+_INT_OPTIONS = ("max_block_ms", "bootstrap_timeout_ms", "request_timeout_ms", "delivery_timeout_ms", "linger_ms",
+                "batch_size", "max_request_size", "reconnect_backoff_ms", "reconnect_backoff_max_ms",
+                "retry_backoff_ms", "max_in_flight_requests_per_connection", "metadata_max_age_ms",
+                "connections_max_idle_ms", "metrics_num_samples", "metrics_sample_window_ms",
+                "receive_message_max_bytes", "transaction_timeout_ms")
+_BOOL = ("True or False", (bool,))
+_STR = ("a str", (str,))
+_STR_OR_NONE = ("a str or None", (str, type(None)))
+_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    # option -> (what to say, accepted types); None is accepted only where kafka-python's default is None
+    "allow_auto_create_topics": _BOOL, "enable_idempotence": _BOOL, "metrics_enabled": _BOOL,
+    "ssl_check_hostname": _BOOL, "client_dns_lookup": _STR, "sasl_kerberos_service_name": _STR,
+    "client_id": _STR_OR_NONE, "sasl_kerberos_domain_name": _STR_OR_NONE, "sasl_plain_username": _STR_OR_NONE,
+    "sasl_plain_password": _STR_OR_NONE, "ssl_cafile": _STR_OR_NONE, "ssl_certfile": _STR_OR_NONE,
+    "ssl_keyfile": _STR_OR_NONE, "ssl_crlfile": _STR_OR_NONE, "ssl_ciphers": _STR_OR_NONE,
+    "proxy_url": _STR_OR_NONE, "socks5_proxy": _STR_OR_NONE,
+    "receive_buffer_bytes": ("a non-negative int or None", (int, type(None))),
+    "send_buffer_bytes": ("a non-negative int or None", (int, type(None))),
+    "retries": ("a non-negative int (or float('inf'))", (int, float)),
+    "api_version": ("None, a str like '2.8' or a tuple like (2, 8)", (str, tuple, type(None))),
+    "metric_reporters": ("a list", (list, tuple)),
+    "socket_options": ("a list of (level, option, value) tuples", (list, tuple)),
+}
+CLIENT_DISTRIBUTION = "kafka-python"
+SUPPORTED = (3, 0)
+SUPPORTED_RANGE = ">=3.0,<4"
+
+
+@functools.lru_cache(maxsize=1)
+def installed_client_version() -> str | None:
+    """kafka-python's version from its metadata, without importing it (the import costs ~0.3 s and warnings)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(CLIENT_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _major_minor(version: str) -> tuple[int, ...]:
+    parts = []
+    for part in version.split(".")[:2]:
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits and part[:1].isdigit() else 0)
+    return tuple(parts)
+
+
+def check_client_version(version: str | None) -> None:
+    """Refuse kafka-python 2.x (or 4+): its options and errors differ, and records would fail on every send."""
+    if version is None:
+        import importlib.util
+
+        if importlib.util.find_spec("kafka") is None:
+            raise ConfigError(f"kafka-python is not installed; kafkalog needs kafka-python{SUPPORTED_RANGE} "
+                              f"(pip install 'kafka-python{SUPPORTED_RANGE}'), or transport='confluent'")
+        return  # a kafka module without metadata (vendored): nothing to compare
+    if _major_minor(version)[:1] != SUPPORTED[:1]:
+        raise ConfigError(f"kafka-python {version} is installed; kafkalog needs kafka-python{SUPPORTED_RANGE} "
+                          f"(pip install -U 'kafka-python{SUPPORTED_RANGE}'), or transport='confluent'")
+
+
+def _check_types(config: Mapping[str, Any]) -> None:
+    for name in _INT_OPTIONS:
+        if name in config:
+            value = config[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigTypeError(f"producer_config: {name} must be a non-negative int, got {value!r}")
+    for name, (what, types) in _TYPES.items():
+        if name not in config:
+            continue
+        value = config[name]
+        bad = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if not bad and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            bad = True
+        if bad:
+            raise ConfigTypeError(f"producer_config: {name} must be {what}, got {value!r}")
+
+
+def validate(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``producer_config`` for kafka-python without importing it; return it merged over our defaults."""
+    for name, why in OWNED_OPTIONS.items():
+        if name in config:
+            raise ConfigError(f"producer_config: {name!r} cannot be set here ({why})")
+    unknown = sorted(set(config) - KNOWN_OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"producer_config: unknown kafka-python option(s) {unknown}; allowed: {sorted(KNOWN_OPTIONS)}")
+    for name, allowed in _CHOICES.items():
+        if name in config and config[name] not in allowed:
+            raise ConfigError(f"producer_config: {name}={config[name]!r} is not one of {list(allowed)}")
+    _check_types(config)
+    check_client_version(installed_client_version())
+    codec = config.get("compression_type")
+    if codec in _CODEC_MODULES:
+        import importlib.util
+
+        if importlib.util.find_spec(_CODEC_MODULES[codec]) is None:
+            raise ConfigError(
+                f"producer_config: compression_type={codec!r} needs the {_CODEC_PACKAGES[codec]!r} package "
+                f"(pip install {_CODEC_PACKAGES[codec]}); gzip needs nothing")
+    protocol = config.get("security_protocol", "PLAINTEXT")
+    if str(protocol).startswith("SASL") and config.get("sasl_mechanism") is None:
+        raise ConfigError(f"producer_config: security_protocol={protocol!r} needs sasl_mechanism")
+    return {**DEFAULTS, **config}

@@ -1,0 +1,63 @@
+"""What kafka-python's errors mean to kafkalog: the one mapping from its exceptions to :class:`DeliveryError`
+(reason code and retriability), and :func:`classify`, which reads the client's own log for what an
+"Unable to bootstrap" really was (credentials, certificate)."""
+
+from __future__ import annotations
+
+from .._client_noise import ClientLog
+from ..errors import DeliveryError, Reason
+
+_REASONS = {
+    "MessageSizeTooLargeError": Reason.MESSAGE_TOO_LARGE,
+    "RecordListTooLargeError": Reason.MESSAGE_TOO_LARGE,
+    "KafkaTimeoutError": Reason.TIMEOUT,
+    "InvalidTopicError": Reason.INVALID_TOPIC,
+}
+_NOT_RETRIABLE = frozenset({Reason.MESSAGE_TOO_LARGE, Reason.AUTH_FAILED, Reason.NOT_AUTHORIZED,
+                            Reason.INVALID_TOPIC})
+
+
+def _reason(exc: BaseException) -> str:
+    name = type(exc).__name__
+    known = _REASONS.get(name)
+    if known is not None:
+        return known
+    if "Authorization" in name:  # TopicAuthorizationFailedError, ClusterAuthorizationFailedError, ...
+        return Reason.NOT_AUTHORIZED
+    if "Authentication" in name or name.startswith("Sasl"):
+        return Reason.AUTH_FAILED
+    return Reason.BROKER_ERROR
+
+
+def to_delivery_error(exc: BaseException) -> DeliveryError:
+    """The one place a kafka-python exception becomes ours: retriable unless kafka-python says a retry cannot
+    help, or the reason is one no retry fixes."""
+    if isinstance(exc, DeliveryError):
+        return exc
+    reason = _reason(exc)
+    retriable = bool(getattr(exc, "retriable", True)) and reason not in _NOT_RETRIABLE
+    if isinstance(exc, (ValueError, TypeError)) and reason != Reason.AUTH_FAILED:
+        reason, retriable = Reason.CONFIG_ERROR, False
+    text = str(exc)
+    name = type(exc).__name__
+    return DeliveryError(reason, text if text.startswith(name) else f"{name}: {text}", retriable=retriable)
+
+
+AUTH_MARKERS = ("authentication failed", "invalid username or password", "saslauthenticationfailed")
+TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "sslerror", "wrong version number")
+
+
+def classify(error: DeliveryError, log: ClientLog) -> DeliveryError:
+    """A clearer error than "Unable to bootstrap" when the client's log said why (credentials, certificate)."""
+    lowered_all = [(text, text.lower()) for text in (log.telling, log.first_error, log.last) if text]
+    if error.reason != Reason.TIMEOUT or not lowered_all:
+        return error
+    for cause, lowered in lowered_all:
+        if any(marker in lowered for marker in AUTH_MARKERS):
+            return DeliveryError(Reason.AUTH_FAILED, f"authentication failed (check the SASL settings): {cause}",
+                                 retriable=False)
+        if any(marker in lowered for marker in TLS_MARKERS):
+            return DeliveryError(Reason.TLS_ERROR, f"TLS handshake failed (check ssl_cafile and the broker "
+                                              f"certificate): {cause}", retriable=False)
+    return DeliveryError(Reason.BROKER_UNAVAILABLE, f"{error}; last connection error: {lowered_all[0][0]}",
+                         retriable=True)
