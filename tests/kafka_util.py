@@ -153,6 +153,11 @@ class SequenceCheck:
     def duplicate_count(self) -> int:
         return sum(self.duplicates.values())
 
+    @property
+    def each_once(self) -> bool:
+        """Every number from 0 to expected-1 arrived exactly once, and nothing else did."""
+        return not self.lost and not self.duplicates and self.received == self.expected
+
     def summary(self) -> str:
         lost = f"{len(self.lost)} lost (first {list(self.lost[:10])})" if self.lost else "0 lost"
         dups = sorted(self.duplicates)[:10]
@@ -172,3 +177,14 @@ def check_sequence(seqs: Iterable[int], expected: int) -> SequenceCheck:
         duplicates={n: c - 1 for n, c in counts.items() if c > 1},
         out_of_order=out_of_order,
     )
+
+
+def read_sequence(bootstrap: str, topic: str, expected: int, *, field: str = "seq",
+                  timeout: float = 60.0) -> SequenceCheck:
+    """Read ``topic`` back and compare the ``fields[field]`` numbers of its records with ``range(expected)``.
+
+    For "every record delivered exactly once": a count of offsets passes with one loss plus one duplicate, this
+    does not (``assert check.each_once, check.summary()``).
+    """
+    records = read_records(bootstrap, topic, expected, timeout=timeout)
+    return check_sequence((r.json()["fields"][field] for r in records), expected)

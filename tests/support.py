@@ -1,4 +1,4 @@
-"""Small helpers shared by the integration tests (ports, loggers, child interpreters)."""
+"""Small helpers shared by the tests (ports, loggers, child interpreters, waiting with a deadline)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def unused_port() -> int:
@@ -47,3 +51,43 @@ def cpu_burners(count: int = 2) -> Iterator[None]:
             proc.kill()
         for proc in procs:
             proc.wait()
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, message: str = "condition not met") -> bool:
+    """Poll ``predicate`` until it is true; fail the test with ``message`` if ``timeout`` seconds pass first.
+
+    Returns True, so ``assert wait_until(...)`` reads naturally too. The timeout is a deadline for something
+    that should happen, never a measurement: pick it generously (seconds, not fractions of one).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} (waited {timeout} s)")
+        time.sleep(0.01)
+
+
+def finishes_within(timeout: float, call: Callable[[], T]) -> T:
+    """Run ``call`` on a helper thread; fail the test if it has not returned within ``timeout`` seconds.
+
+    For promises of the kind "this call does not wait for X": run it while X is held stuck indefinitely, so a
+    call that waits never returns, whatever the machine's load; ``timeout`` is only how long to give up after.
+    """
+    result: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(call())
+        except BaseException as exc:  # re-raised on the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True, name="finishes_within")
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise AssertionError(f"call still running after {timeout} s")
+    if errors:
+        raise errors[0]
+    return result[0]

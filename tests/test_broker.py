@@ -218,17 +218,14 @@ def test_client_config_uses_kafka_python_names(tmp_path: Path) -> None:
 def test_make_keystore_gives_a_usable_ca_file(tmp_path: Path) -> None:
     if shutil.which("java") is None:
         pytest.skip("no JDK here")
-    started = time.monotonic()
     files = make_keystore(tmp_path, "a")
     other = make_keystore(tmp_path, "b")
-    elapsed = time.monotonic() - started
     assert files.keystore.is_file() and files.keystore.stat().st_size > 1000
     assert files.ca_file.read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert files.ca_file.read_text() != other.ca_file.read_text()
     assert files.password != other.password
     context = ssl.create_default_context(cafile=str(files.ca_file))  # parses as a trust anchor
     assert context.cert_store_stats()["x509"] == 1
-    assert elapsed < 30
 
 
 @pytest.mark.integration

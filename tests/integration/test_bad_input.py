@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from kafka_util import read_records
 from support import isolated_logger
 
 from kafkalog import KafkaHandler
+from kafkalog.testing import create_topic
 
 pytestmark = pytest.mark.integration
 CONTRACT_KEYS = {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file",
@@ -35,8 +37,6 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 extra_names = st.text(min_size=1, max_size=12).filter(
     lambda name: name not in logging.LogRecord("", 0, "", 0, "", (), None).__dict__ and name not in ("message",
                                                                                                        "asctime"))
-
-
 
 
 @pytest.mark.filterwarnings("ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
@@ -99,8 +99,9 @@ class TestHugeRecords:
         assert event["fields"] == {"order": 7}
         assert event["exception"]["type"] == "ValueError"
 
-    def test_record_the_broker_rejects_is_counted_with_reason(self, kafka_bootstrap: str, topic: str) -> None:
-        """max_message_bytes above what the producer allows: the record is dropped as message_too_large."""
+    def test_record_the_client_refuses_is_counted_with_reason(self, kafka_bootstrap: str, topic: str) -> None:
+        """max_message_bytes above the producer's max_request_size: kafka-python refuses the record before sending,
+        and it is dropped as message_too_large."""
         errors: list[str] = []
         handler = KafkaHandler(kafka_bootstrap, topic, max_message_bytes=3_000_000, on_error=errors.append,
                                handle_sigterm=False)
@@ -115,3 +116,52 @@ class TestHugeRecords:
         assert any("message_too_large" in e for e in errors), errors
         [record] = read_records(kafka_bootstrap, topic, 1)
         assert record.json()["msg"] == "small one after"
+
+    def test_record_the_broker_rejects_is_counted_with_reason(self, kafka_bootstrap: str) -> None:
+        """A topic whose max.message.bytes (10,000) is below a 50 KB record the client accepts: the broker rejects
+        it (kafka-python transport) and it is dropped as message_too_large, reported with that reason."""
+        topic, handler, errors = _small_limit_topic_and_handler(kafka_bootstrap)
+        log = isolated_logger("broker-rejected", handler)
+        try:
+            log.info("small before")
+            assert handler.flush(60), handler.stats()
+            log.info("z" * 50_000)  # a batch of its own: the broker refuses a whole batch
+            assert handler.flush(60), handler.stats()
+            stats = handler.stats()
+        finally:
+            handler.close()
+        assert (stats.delivered, stats.dropped, stats.truncated) == (1, {"message_too_large": 1}, 0), stats
+        assert any("message_too_large" in e and "MessageSizeTooLarge" in e for e in errors), errors
+        assert [r.json()["msg"] for r in read_records(kafka_bootstrap, topic, 1)] == ["small before"]
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "product bug: after the broker rejects one record as too large, kafka-python's idempotent producer is in "
+        "a fatal state and the kafka-python transport never replaces it, so every later record is dropped as "
+        "message_too_large"))
+    def test_records_after_a_broker_rejection_still_arrive(self, kafka_bootstrap: str) -> None:
+        """After the broker rejected one oversized record, the next records are delivered (kafka-python)."""
+        topic, handler, _ = _small_limit_topic_and_handler(kafka_bootstrap)
+        log = isolated_logger("after-rejection", handler)
+        try:
+            log.info("z" * 50_000)
+            assert handler.flush(60), handler.stats()
+            for i in range(3):
+                log.info("small after %d", i)
+            assert handler.flush(60), handler.stats()
+            stats = handler.stats()
+        finally:
+            handler.close()
+        assert (stats.delivered, stats.dropped) == (3, {"message_too_large": 1}), stats
+        assert [r.json()["msg"] for r in read_records(kafka_bootstrap, topic, 3)] == [
+            f"small after {i}" for i in range(3)]
+
+
+def _small_limit_topic_and_handler(bootstrap: str) -> tuple[str, KafkaHandler, list[str]]:
+    """A new topic with max.message.bytes=10000, and a kafka-python handler whose own limits are far above it."""
+    topic = f"t-broker-rejects-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic, config={"max.message.bytes": "10000"})
+    errors: list[str] = []
+    handler = KafkaHandler(bootstrap, topic, transport="kafka-python", on_error=errors.append, error_interval=0,
+                           handle_sigterm=False)
+    assert handler.config.max_message_bytes > 60_000  # the client-side limits let a 50 KB record through
+    return topic, handler, errors

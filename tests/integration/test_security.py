@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 from kafka_util import read_records
+from support import wait_until
 
-from kafkalog import KafkaHandler
+from kafkalog import KafkaHandler, Stats
 from kafkalog.testing import LocalKafka, make_keystore
 
 pytestmark = pytest.mark.integration
@@ -165,9 +166,10 @@ class FailureRun:
     close_seconds: float = 0.0
     settled_after_close: float = 0.0
     close_report: str = ""
+    final_stats: Stats | None = None  # after close, once the worker settled
 
 
-def _fail_run(broker: LocalKafka, case: str, ca_file: Path | None, password: str) -> FailureRun:
+def _fail_run(broker: LocalKafka, case: str, ca_file: Path | None, password: str, reason: str) -> FailureRun:
     protocol = case.partition("+")[0]
     config = _producer_config(broker, case, ca_file)
     config["sasl_plain_password"] = password
@@ -206,14 +208,16 @@ def _fail_run(broker: LocalKafka, case: str, ca_file: Path | None, password: str
         run.call_seconds = log_burst(FAST_CALLS)
         snapshot()
         # Wait for the first failed attempt (and its report), then for a second one: the report must not repeat.
-        deadline = time.monotonic() + 30
-        while handler.stats().failed == 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: handler.stats().failed > 0, 60, f"no failed attempt: {handler.stats()}")
         first_failed = handler.stats().failed
         run.call_seconds = max(run.call_seconds, log_burst(FAST_CALLS))
-        while handler.stats().failed <= first_failed and time.monotonic() < deadline:
+        # On a busy machine an attempt can give up (bootstrap_timeout_ms, 5 s) before the handshake has failed,
+        # as broker_unavailable, and be retried: give attempts a minute to fail as themselves. No failure here:
+        # test_failure_drops_counted_under_its_reason says what was counted instead.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+                handler.stats().failed > first_failed and handler.stats().dropped.get(reason, 0) > 0):
             time.sleep(0.1)
-        time.sleep(0.2)
         snapshot()
         run.last_error = handler.stats().last_error
         run.reports_before_close = list(run.reports)
@@ -227,15 +231,19 @@ def _fail_run(broker: LocalKafka, case: str, ca_file: Path | None, password: str
     run.close_report = repr(handler.close_report)
     # close() may return while the worker is still inside a blocking client call (bounded by kafka-python's
     # bootstrap_timeout_ms); what it holds must then settle on its own, and the thread must end.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while (handler.stats().pending or handler.stats().worker_alive) and time.monotonic() < deadline:
         time.sleep(0.1)
     run.settled_after_close = time.monotonic() - begin
     snapshot()
+    run.final_stats = handler.stats()
     return run
 
 
 FAILURES = ("wrong_password", "untrusted_certificate")
+REASON = {"wrong_password": "auth_failed", "untrusted_certificate": "tls_error"}  # as docs/operations.md says
+CAUSE = {"wrong_password": "authentication failed (check the SASL settings)",
+         "untrusted_certificate": "TLS handshake failed (check ssl_cafile and the broker certificate)"}
 
 
 @pytest.fixture(scope="module")
@@ -244,17 +252,22 @@ def failure_runs(secure_kafka: LocalKafka, untrusted_ca: Path) -> dict[str, Fail
     wrong = f"wrong-{uuid.uuid4().hex}"
     return {
         # PLAIN on SASL_PLAINTEXT with a password the broker does not know.
-        "wrong_password": _fail_run(secure_kafka, "SASL_PLAINTEXT+PLAIN", None, wrong),
+        "wrong_password": _fail_run(secure_kafka, "SASL_PLAINTEXT+PLAIN", None, wrong, REASON["wrong_password"]),
         # SASL_SSL with the right password, but trusting a CA that did not sign the broker's certificate.
         "untrusted_certificate": _fail_run(secure_kafka, "SASL_SSL+PLAIN", untrusted_ca,
-                                           secure_kafka.users["PLAIN"].password),
+                                           secure_kafka.users["PLAIN"].password, REASON["untrusted_certificate"]),
     }
 
 
 @pytest.mark.parametrize("scenario", FAILURES)
-def test_failure_keeps_log_calls_fast_and_silent(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+def test_failure_keeps_log_calls_silent(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    """Log calls neither raise nor call handleError, and do not wait for the failing handshake.
+
+    The time bound is seconds, not a speed check (that is in bench/): a call that waited for the client's
+    5 s bootstrap would make the 1,000 calls of a burst take far longer.
+    """
     run = failure_runs[scenario]
-    assert run.call_seconds < 1.0, f"{FAST_CALLS} log calls took {run.call_seconds:.3f}s"
+    assert run.call_seconds < 10, f"{FAST_CALLS} log calls took {run.call_seconds:.3f}s"
     assert run.emit_raised == []
     assert run.handle_errors == 0
 
@@ -272,14 +285,16 @@ def test_failure_counts_add_up(failure_runs: dict[str, FailureRun], scenario: st
 
 @pytest.mark.parametrize("scenario", FAILURES)
 def test_failure_close_is_bounded(failure_runs: dict[str, FailureRun], scenario: str) -> None:
-    assert failure_runs[scenario].close_seconds < 3.5
+    """Promise checked: close(2) returns within its timeout plus seconds while the handshake keeps failing."""
+    assert failure_runs[scenario].close_seconds < 2 + 5
 
 
 @pytest.mark.parametrize("scenario", FAILURES)
 def test_failure_reported_once_per_interval(failure_runs: dict[str, FailureRun], scenario: str) -> None:
     """Each kind of problem is reported at most once per error_interval, and the close once."""
     run = failure_runs[scenario]
-    assert run.first_report_after is not None and run.first_report_after < 15, run.reports
+    # promise: reported when the first connection attempt gives up (bootstrap_timeout_ms, 5 s), plus seconds
+    assert run.first_report_after is not None and run.first_report_after < 5 + 20, run.reports
     assert all(report.startswith("kafkalog[") for report in run.reports), run.reports
     kinds = [report.split(": ", 2)[1] for report in run.reports]
     # under load a first attempt can time out before the handshake (broker_unavailable), then fail as itself
@@ -287,19 +302,27 @@ def test_failure_reported_once_per_interval(failure_runs: dict[str, FailureRun],
     assert kinds.count("shutdown") == 1 and "undelivered" in run.reports[-1], run.reports
 
 
-_CLEAR = {
-    "wrong_password": re.compile(r"auth|password|credential|sasl", re.IGNORECASE),
-    "untrusted_certificate": re.compile(r"certificate|verif|ssl|tls", re.IGNORECASE),
-}
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_drops_counted_under_its_reason(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    """The records the broker refused are counted in dropped["auth_failed"] / dropped["tls_error"] (kafka-python)."""
+    stats = failure_runs[scenario].final_stats
+    assert stats is not None
+    assert stats.dropped.get(REASON[scenario], 0) > 0, stats
+    # a first attempt can end as broker_unavailable under load (retried, so not dropped); nothing is dropped as
+    # a timeout or any other reason but this one, and what close left behind
+    assert set(stats.dropped) <= {REASON[scenario], "shutdown"}, stats
 
 
-@pytest.mark.parametrize("scenario", ["wrong_password", "untrusted_certificate"])
-def test_failure_last_error_says_what_is_wrong(failure_runs: dict[str, FailureRun], scenario: str) -> None:
-    """stats().last_error and the first report name the cause (credentials / certificate), not a timeout."""
+@pytest.mark.parametrize("scenario", FAILURES)
+def test_failure_report_names_the_cause_not_a_timeout(failure_runs: dict[str, FailureRun], scenario: str) -> None:
+    """stats().last_error and the report of the drop name the cause (authentication / TLS), not a timeout."""
     run = failure_runs[scenario]
-    assert run.last_error is not None
-    assert _CLEAR[scenario].search(run.last_error), run.last_error
-    assert any(_CLEAR[scenario].search(report) for report in run.reports), run.reports
+    tagged = [report for report in run.reports if report.split(": ", 2)[1] == REASON[scenario]]
+    assert len(tagged) == 1, run.reports
+    assert CAUSE[scenario] in tagged[0], tagged[0]
+    assert not re.search(r"time[d ]?out", tagged[0].split(CAUSE[scenario])[0], re.IGNORECASE), tagged[0]
+    assert run.last_error is not None and run.last_error.startswith(f"{REASON[scenario]}: "), run.last_error
+    assert CAUSE[scenario] in run.last_error, run.last_error
 
 
 @pytest.mark.parametrize("scenario", FAILURES)

@@ -7,14 +7,12 @@ import subprocess
 import time
 
 import pytest
-from kafka_util import count_records, read_records
+from kafka_util import read_records, read_sequence
 from support import python_script, unused_port
 
 from kafkalog import KafkaHandler
 
 pytestmark = pytest.mark.integration
-
-
 
 
 def _run(script: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -37,12 +35,17 @@ def _run(script: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess
 
 class TestBrokerUnreachable:
     def test_app_never_waits_and_exit_is_bounded(self) -> None:
-        """No broker: construction returns at once, 1,000 calls take well under 1 s, exit within close_timeout+1 s."""
+        """No broker: construction and 1,000 calls do not wait for it; exit within close_timeout; the loss reported.
+
+        Promises checked: construction and logging never wait for the broker (a client that bootstrapped on the
+        app's thread would retry for 30 s, a blocking send for 60 s: the bounds here are seconds, not fractions),
+        and the exit is bounded by close_timeout (2 s) plus seconds.
+        """
         port = unused_port()
         result, exit_seconds = _run(f"""
             import logging, time
-            t0 = time.perf_counter()
             from kafkalog import KafkaHandler
+            t0 = time.perf_counter()
             handler = KafkaHandler("127.0.0.1:{port}", "nowhere", close_timeout=2.0)
             built = time.perf_counter() - t0
             log = logging.getLogger("app")
@@ -57,9 +60,9 @@ class TestBrokerUnreachable:
         """)
         assert result.returncode == 0, result.stderr
         built, spent = (float(part.split("=")[1]) for part in result.stdout.split()[:2])
-        assert built < 0.5, result.stdout
-        assert spent < 1.0, result.stdout
-        assert exit_seconds < 2.0 + 1.0, (exit_seconds, result.stderr)
+        assert built < 10, result.stdout
+        assert spent < 10, result.stdout
+        assert exit_seconds < 2.0 + 5.0, (exit_seconds, result.stderr)
         assert "closed with 1000 record(s) undelivered" in result.stderr, result.stderr
 
 
@@ -78,13 +81,12 @@ class TestExit:
         """)
         assert result.returncode == 0, result.stderr
         assert "undelivered" not in result.stderr
-        assert count_records(kafka_bootstrap, topic) == 20_000
-        records = read_records(kafka_bootstrap, topic, 20_000, timeout=60)
-        assert sorted(r.json()["fields"]["seq"] for r in records) == list(range(20_000))
-        assert exit_seconds < 30
+        check = read_sequence(kafka_bootstrap, topic, 20_000)
+        assert check.each_once, check.summary()
+        assert exit_seconds < 30 + 5  # promise: exit within close_timeout (30 s), even with 20,000 to deliver
 
     def test_loguru_records_before_exit_all_arrive(self, kafka_bootstrap: str, topic: str) -> None:
-        """With loguru, records logged just before exit are delivered (our exit hook runs before loguru's)."""
+        """With loguru, records logged just before exit are each delivered once (our hook runs before loguru's)."""
         result, _ = _run(f"""
             from loguru import logger
             from kafkalog import KafkaSink
@@ -95,7 +97,8 @@ class TestExit:
             print("MARK", flush=True)
         """)
         assert result.returncode == 0, result.stderr
-        assert count_records(kafka_bootstrap, topic) == 5_000
+        check = read_sequence(kafka_bootstrap, topic, 5_000)
+        assert check.each_once, check.summary()
 
     def test_logging_shutdown_then_exit(self, kafka_bootstrap: str, topic: str) -> None:
         """An explicit ``logging.shutdown()`` drains and the later exit hook is a no-op."""
@@ -106,13 +109,14 @@ class TestExit:
             logging.getLogger().addHandler(handler)
             logging.getLogger().setLevel(logging.INFO)
             for i in range(1_000):
-                logging.info("n=%d", i)
+                logging.info("n=%d", i, extra={{"seq": i}})
             logging.shutdown()
             print("MARK", handler.close_report.left, handler.stats().delivered, flush=True)
         """)
         assert result.returncode == 0, result.stderr
         assert "MARK 0 1000" in result.stdout
-        assert count_records(kafka_bootstrap, topic) == 1_000
+        check = read_sequence(kafka_bootstrap, topic, 1_000)
+        assert check.each_once, check.summary()
 
 
 class TestClientLogs:

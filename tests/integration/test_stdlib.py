@@ -59,6 +59,7 @@ class TestHandlerInCode:
 
         before = time.time()
         line = pay_endpoint()
+        after = time.time()
         assert handler.flush(30)
         stats = handler.stats()
         handler.close()
@@ -78,7 +79,7 @@ class TestHandlerInCode:
         assert event["file"] == __file__
         assert event["line"] == line
         assert event["service"] == "billing" and event["env"] == "test"
-        assert abs(_parse_time(event["time"]).timestamp() - before) < 5
+        assert before - 1e-3 <= _parse_time(event["time"]).timestamp() <= after + 1e-3  # the call's time
         assert len(event["time"].split(".")[1]) >= len("123+00:00")
         assert record.timestamp_ms // 1000 == int(_parse_time(event["time"]).timestamp())  # the record's own time
         assert record.key is None
@@ -184,16 +185,15 @@ class TestHandlerInCode:
         assert len(records) == 10_000
         assert sorted(r.json()["fields"]["seq"] for r in records) == list(range(10_000))
         by_partition: dict[int, list[int]] = {}
-        keys_by_partition: dict[int, set[bytes | None]] = {}
+        partitions_of_key: dict[bytes | None, set[int]] = {}
         for r in sorted(records, key=lambda r: (r.partition, r.offset)):
             by_partition.setdefault(r.partition, []).append(r.json()["fields"]["seq"])
-            keys_by_partition.setdefault(r.partition, set()).add(r.key)
-        # kafka-python hashes keys with murmur2 (these 5 keys cover all 3 partitions); librdkafka with CRC32
-        assert len(by_partition) == (3 if transport == "kafka-python" else 2)
+            partitions_of_key.setdefault(r.key, set()).add(r.partition)
+        # which partition a key lands on is the client's partitioner's choice (murmur2 or CRC32): not asserted
         for seqs in by_partition.values():
             assert seqs == sorted(seqs)
-        all_keys = [k for keys in keys_by_partition.values() for k in keys]
-        assert len(all_keys) == len(set(all_keys)) == len(users)
+        assert set(partitions_of_key) == {user.encode() for user in users}
+        assert all(len(partitions) == 1 for partitions in partitions_of_key.values()), partitions_of_key
 
 
 class TestDictConfig:

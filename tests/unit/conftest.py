@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from support import finishes_within, wait_until
 
 from kafkalog import KafkaHandler, KafkaLogConfig, KafkaSink
 from kafkalog._worker import Worker
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
+
+__all__ = ["finishes_within", "wait_until"]  # re-exported for the unit tests
 
 BOOTSTRAP = "127.0.0.1:9"
 CONTRACT_KEYS = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
@@ -51,26 +53,21 @@ class GatedTransport(RecordingTransport):
         return super().send(messages, timeout)
 
 
-class SlowOpenTransport(MemoryTransport):
-    """A memory transport whose ``open`` blocks ``open_delay`` seconds, like a connect to a dead broker."""
+class StuckOpenTransport(MemoryTransport):
+    """A memory transport whose ``open`` waits until ``gate`` is set, like a connect to a broker that never answers.
 
-    def __init__(self, open_delay: float, **kwargs: Any) -> None:
+    ``entered`` is set once ``open`` started waiting; ``opened`` stays 0 until the gate is released.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.open_delay = open_delay
+        self.gate = threading.Event()
+        self.entered = threading.Event()
 
     def open(self) -> None:
-        time.sleep(self.open_delay)
+        self.entered.set()
+        self.gate.wait(60)
         super().open()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout`` passes; the last result."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def unit_config(**options: Any) -> KafkaLogConfig:
@@ -103,6 +100,18 @@ def gated(gates: list[threading.Event]) -> Callable[..., GatedTransport]:
 
     def make(**kwargs: Any) -> GatedTransport:
         transport = GatedTransport(**kwargs)
+        gates.append(transport.gate)
+        return transport
+
+    return make
+
+
+@pytest.fixture
+def stuck_open(gates: list[threading.Event]) -> Callable[..., StuckOpenTransport]:
+    """Factory of :class:`StuckOpenTransport`, released at teardown."""
+
+    def make(**kwargs: Any) -> StuckOpenTransport:
+        transport = StuckOpenTransport(**kwargs)
         gates.append(transport.gate)
         return transport
 

@@ -548,9 +548,15 @@ class TestProcesses:
 def _spool_fork_and_die(directory: str, forked: EventType, release: EventType) -> None:
     spool = DiskSpool(directory, **SMALL)  # type: ignore[arg-type]
     spool.append(records(10))
-    FORK.Process(target=release.wait, args=(30,)).start()  # outlives us, holding whatever it inherited
-    forked.set()
+    FORK.Process(target=_outlive_parent, args=(forked, release)).start()  # holding whatever it inherited
     os._exit(0)
+
+
+def _outlive_parent(forked: EventType, release: EventType) -> None:
+    # Set here, not in the parent after start(): the at-fork hooks have run in this process by now. Set by the
+    # parent, a busy machine could let the test read the spool before this child had closed what it inherited.
+    forked.set()
+    release.wait(30)
 
 
 def _write_many(directory: str, name: str, count: int, start: EventType) -> None:
