@@ -134,10 +134,6 @@ class TestHugeRecords:
         assert any("message_too_large" in e and "MessageSizeTooLarge" in e for e in errors), errors
         assert [r.json()["msg"] for r in read_records(kafka_bootstrap, topic, 1)] == ["small before"]
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "product bug: after the broker rejects one record as too large, kafka-python's idempotent producer is in "
-        "a fatal state and the kafka-python transport never replaces it, so every later record is dropped as "
-        "message_too_large"))
     def test_records_after_a_broker_rejection_still_arrive(self, kafka_bootstrap: str) -> None:
         """After the broker rejected one oversized record, the next records are delivered (kafka-python)."""
         topic, handler, _ = _small_limit_topic_and_handler(kafka_bootstrap)
