@@ -24,9 +24,11 @@ test: setup lint
 # is green on a busy machine (LOAD_RUNS=3 for "three green runs in a row"; it stops at the first red run).
 # The burners are started here and killed on every way out: pass, fail, or interrupt.
 LOAD_RUNS ?= 1
+# A burner spins until its parent (this shell) is gone, so even a SIGKILLed run leaves none behind.
+BURN = import os; p = os.getppid()\nwhile os.getppid() == p:\n    for _ in range(1000000): pass
 test-under-load: setup lint
-	@$(PYTHON) -c 'while True: pass' & b1=$$!; \
-	$(PYTHON) -c 'while True: pass' & b2=$$!; \
+	@$(PYTHON) -c "$$(printf '$(BURN)')" & b1=$$!; \
+	$(PYTHON) -c "$$(printf '$(BURN)')" & b2=$$!; \
 	trap 'kill $$b1 $$b2 2>/dev/null || true' EXIT; \
 	trap 'exit 130' INT TERM; \
 	echo "CPU burners running: pids $$b1 $$b2"; \

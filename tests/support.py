@@ -40,10 +40,14 @@ def python_script(script: str, *, cwd: Path = ROOT) -> subprocess.Popen[str]:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+_BURN = "import os\np = os.getppid()\nwhile os.getppid() == p:\n    for _ in range(1_000_000): pass\n"
+"""Spins until its parent is gone: a test killed outright leaves no burner behind."""
+
+
 @contextlib.contextmanager
 def cpu_burners(count: int = 2) -> Iterator[None]:
     """``count`` CPU-bound processes for the duration of the block: the busy machine some bugs need."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    procs = [subprocess.Popen([sys.executable, "-c", _BURN]) for _ in range(count)]
     try:
         yield
     finally:
