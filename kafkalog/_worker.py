@@ -71,6 +71,7 @@ class Worker:
 
     def _new_process_state(self) -> None:
         self._ledger = ledger = Ledger()
+        self._closing = threading.Lock()  # one close at a time; the others get its report
         self._wake = threading.Event()  # records arrived, flush or close asked
         self._stop = threading.Event()  # close asked: cut backoff sleeps short
         self._thread: threading.Thread | None = None
@@ -180,8 +181,12 @@ class Worker:
 
     def close(self, timeout: float | None = None) -> CloseReport:
         """Drain within ``timeout`` seconds (default close_timeout), then return, whatever the broker does."""
-        if self.close_report is not None:
+        with self._closing:  # the exit hook and a close handed to a helper thread may meet here
+            if self.close_report is None:
+                self.close_report = self._close(timeout)
             return self.close_report
+
+    def _close(self, timeout: float | None) -> CloseReport:
         started = time.monotonic()
         self.begin_close(timeout)
         thread = self._thread
@@ -197,7 +202,6 @@ class Worker:
         left = shutdown_drops + in_flight
         report = CloseReport(delivered=delivered, left=left, timed_out=bool(left + spooled),
                              elapsed=time.monotonic() - started, spooled=spooled)
-        self.close_report = report
         if report.left or report.spooled:
             last = self._reporter.last_error or ("none" if self._sender.connected else "none yet, still connecting")
             kept = f", {report.spooled} kept in {self.config.spool_dir} for the next start" if report.spooled else ""
