@@ -15,7 +15,7 @@ from ._records import RESERVED_KEYS
 from ._route import compile_key, compile_topic
 from ._secrets import masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
-from .transports.base import TransportSpec, resolve_transport
+from .transports._registry import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]

@@ -44,7 +44,7 @@ from ..errors import DeliveryError
 from ..typing import Message
 from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, _import_client, scrub_config, validate
 from ._confluent_errors import NOT_RETRIABLE_REASONS, _error_name, _Health, reason_of, to_delivery_error
-from .base import TransportSpec
+from ._registry import TransportSpec
 
 __all__ = [
     "DEFAULTS",

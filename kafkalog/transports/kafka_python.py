@@ -34,7 +34,7 @@ from ._kafka_python_config import (
     validate,
 )
 from ._kafka_python_errors import AUTH_MARKERS, TLS_MARKERS, classify, to_delivery_error
-from .base import TransportSpec
+from ._registry import TransportSpec
 
 __all__ = ["DEFAULTS", "KNOWN_OPTIONS", "OWNED_OPTIONS", "SPEC", "KafkaPythonTransport", "check_client_version",
            "installed_client_version", "to_delivery_error", "validate"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import DeliveryError
 from ..typing import Message
-from .base import TransportSpec, _accept_any
+from ._registry import TransportSpec, _accept_any
 
 Outcome = Callable[[Message], "BaseException | None"]
 

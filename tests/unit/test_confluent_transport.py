@@ -254,7 +254,7 @@ class TestMissingDependency:
             ConfluentTransport({"bootstrap_servers": ["a:1"]}).open()
 
     def test_naming_the_transport_does_not_import_the_client(self) -> None:
-        code = ("import sys; from kafkalog.transports.base import resolve_transport; "
+        code = ("import sys; from kafkalog.transports._registry import resolve_transport; "
                 "resolve_transport('confluent'); print('confluent_kafka' in sys.modules)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "False"

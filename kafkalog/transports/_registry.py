@@ -1,4 +1,5 @@
-"""Choosing a transport by name, lazily: naming one never imports its client library."""
+"""Choosing a transport by name, lazily (naming one never imports its client library): the registry of
+built-in transports and how a name, class, instance or factory becomes a :class:`TransportSpec`."""
 
 from __future__ import annotations
 
