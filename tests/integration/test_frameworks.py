@@ -162,25 +162,15 @@ def servers() -> Iterator[list[_Server]]:
         server.kill()
 
 
-# Not strict: both are races that hit some runs only (about 1 in 8 and 1 in 20 on a busy 2-core machine).
-_TERMINATE_RACES = pytest.mark.xfail(strict=False, reason=(
-    "kafkalog bugs under Pool.terminate(): (1) a SIGTERM landing in _lifecycle.draining() before "
-    "'_draining += 1' (during signal.getsignal) raises SystemExit out of the exit finalizer: that pool process "
-    "os._exit()s with its queue undrained and nothing reported (401 -> 320); (2) the Python-level SIGTERM "
-    "handler in pool processes: a SIGTERM arriving just before the process blocks on the pool's task-queue "
-    "lock (held by terminate()) never runs, and the app hangs in Pool.__exit__ (reproduced without kafkalog "
-    "with any Python SIGTERM handler in pool processes)"))
-
-
 class TestPools:
     TASKS = 400
 
     @pytest.mark.parametrize(("mode", "end"), [
         ("fork-initializer", "close"),
-        pytest.param("fork-initializer", "with", marks=_TERMINATE_RACES),
-        pytest.param("fork-parent", "with", marks=_TERMINATE_RACES),
+        ("fork-initializer", "with"),
+        ("fork-parent", "with"),
         ("fork-parent", "close"),
-        pytest.param("spawn-initializer", "with", marks=_TERMINATE_RACES),
+        ("spawn-initializer", "with"),
         ("spawn-initializer", "close"),
     ])
     def test_every_task_record_arrives_once(self, kafka_bootstrap: str, topic: str, mode: str, end: str) -> None:
