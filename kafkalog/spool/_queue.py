@@ -45,8 +45,19 @@ class SpoolQueue:
         self._full_seen = spool.dropped_full
         self._corrupt_seen = spool.corrupt_skipped
         self._stopped = False
+        self._reports: list[tuple[str, str]] = []  # said once the locks are let go (reporting may take them)
         with self._disk, ledger.lock:
             self._refresh()
+        self._say()
+
+    def _say(self) -> None:
+        """Pass on the reports noted under the locks (no lock held)."""
+        if not self._reports:
+            return
+        with self.ledger.lock:
+            reports, self._reports = self._reports, []
+        for kind, text in reports:
+            self._report(kind, text)
 
     # --- the application's side ------------------------------------------------------------------------------
 
@@ -76,8 +87,26 @@ class SpoolQueue:
             self._write_waiting()
             self._write([message], writing=1)
         finally:
-            self._disk.release()
+            self._release()
         return ""
+
+    def _release(self) -> None:
+        """Let go of the disk, leaving nothing waiting in memory behind (disk lock held).
+
+        A logging call adds to ``waiting`` only after failing to take the disk, under the ledger's lock: so either
+        it did so before the check below (and is written here), or the disk was taken again by someone else, who
+        runs this same check when letting go. No record waits in memory for the sender's next round, which may be
+        a long way off while it retries a batch against a broker that is down.
+        """
+        while True:
+            self._write_waiting()
+            self._disk.release()
+            with self.ledger.lock:
+                if not self._waiting:
+                    return
+            if not self._disk.acquire(blocking=False):
+                break  # the new holder writes them
+        self._say()
 
     # --- the sender's side (disk lock held where it says so) --------------------------------------------------
 
@@ -113,13 +142,16 @@ class SpoolQueue:
             self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool_error}")
 
     def take(self, max_records: int) -> Taken | None:
-        with self._disk:
+        self._disk.acquire()
+        try:
             if self._stopped:
                 return None
             self._write_waiting()
             batch = self._spool.read(max_records)
             with self.ledger.lock:
                 self._refresh()
+        finally:
+            self._release()
         if batch is None:
             return None
         return Taken(batch.messages, batch, replay=batch.foreign)
@@ -136,12 +168,15 @@ class SpoolQueue:
 
     def finish(self, taken: Taken, complete: bool) -> None:
         """Commit a batch whose records are all delivered or dropped; one left at the deadline stays on disk."""
-        with self._disk:
+        self._disk.acquire()
+        try:
             if complete and isinstance(taken.handle, SpoolBatch) and not self._stopped:
                 self._spool.commit(taken.handle)
             with self.ledger.lock:
                 settle_counts(self.ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
                 self._refresh()
+        finally:
+            self._release()
 
     def empty(self) -> bool:
         return not self._pending_locked()
@@ -165,20 +200,21 @@ class SpoolQueue:
                 with self.ledger.lock:
                     self._refresh()
                 self._spool.close()
+        self._say()
         return 0
 
     def _refresh(self) -> None:
-        """Learn the spool's pending count and its new drops (both locks held)."""
+        """Learn the spool's pending count and its new drops (both locks held; reports wait for the locks to go)."""
         spool = self._spool
         full, self._full_seen = spool.dropped_full - self._full_seen, spool.dropped_full
         corrupt, self._corrupt_seen = spool.corrupt_skipped - self._corrupt_seen, spool.corrupt_skipped
         if full:
             self.ledger.drop(Reason.SPOOL_FULL, full)
-            self._report(Reason.SPOOL_FULL, f"dropping records: the spool is at spool_max_bytes="
-                                            f"{self._config.spool_max_bytes} (spool_full_policy="
-                                            f"{self._config.spool_full_policy!r}); see stats().dropped")
+            self._reports.append((Reason.SPOOL_FULL, f"dropping records: the spool is at spool_max_bytes="
+                                                     f"{self._config.spool_max_bytes} (spool_full_policy="
+                                                     f"{self._config.spool_full_policy!r}); see stats().dropped"))
         if corrupt:
             self.ledger.drop(Reason.SPOOL_CORRUPT, corrupt)
-            self._report(Reason.SPOOL_CORRUPT, spool.last_error or "a corrupt spool record was skipped")
+            self._reports.append((Reason.SPOOL_CORRUPT, spool.last_error or "a corrupt spool record was skipped"))
         self._on_disk = spool.pending_records()
         self.ledger.changed.notify_all()

@@ -93,6 +93,18 @@ class TestPut:
         assert drain(queue) == [f"a:{n}".encode() for n in range(5)]  # the reader did not commit 0: read again
         assert queue.ledger.counters.dropped == {}
 
+    def test_waiting_records_reach_disk_when_the_sender_lets_go(self, make_queue: Any) -> None:
+        """Records that waited while the sender held the disk are on disk as soon as it lets go, without another
+        logging call or sender round (a sender retrying a batch against a dead broker may not come back soon)."""
+        queue, spool = make_queue()
+        reader = reading_in_background(queue, spool)
+        for seq in range(3):
+            queue.put(message(seq), 300)
+        assert queue.pending()[:2] == (3, 900)
+        spool.gate.set()
+        reader.join(10)
+        assert queue.pending() == (0, 0, 0, 3)
+
     def test_full_waiting_list_waits_for_the_disk_and_drops_nothing(self, make_queue: Any) -> None:
         """Past queue_max_records waiting, a logging call waits for the disk instead of dropping."""
         queue, spool = make_queue(queue_max_records=2)
