@@ -72,6 +72,7 @@ class Worker:
     def _new_process_state(self) -> None:
         self._ledger = ledger = Ledger()
         self._closing = threading.Lock()  # one close at a time; the others get its report
+        self._flushing = 0  # flush() calls waiting right now (under the ledger's lock)
         self._wake = threading.Event()  # records arrived, flush or close asked
         self._stop = threading.Event()  # close asked: cut backoff sleeps short
         self._thread: threading.Thread | None = None
@@ -157,14 +158,20 @@ class Worker:
                 return True
             if self.close_report is not None or threading.current_thread() is self._thread:
                 return False  # closed (what is left will not move) or called from the worker itself
-        self._wake.set()
         with ledger.lock:
-            while not queue.settled_through(target):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                ledger.changed.wait(remaining)
-        return True
+            self._flushing += 1  # the worker does not linger for more records while someone waits
+        self._wake.set()
+        try:
+            with ledger.lock:
+                while not queue.settled_through(target):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    ledger.changed.wait(remaining)
+            return True
+        finally:
+            with ledger.lock:
+                self._flushing -= 1
 
     def begin_close(self, timeout: float | None = None) -> None:
         """Stop taking records and tell the worker to drain until ``timeout`` (default close_timeout) from now."""
@@ -265,8 +272,8 @@ class Worker:
             if taken is not None:
                 return taken
             self._wake.wait(_IDLE_WAIT)
-            self._wake.clear()
-            if config.linger and not queue.durable and ledger.deadline is None \
+            self._wake.clear()  # a flush() that set it just before is seen below by its count, not by the event
+            if config.linger and not queue.durable and ledger.deadline is None and not self._flushing \
                     and queue.pending()[0] < config.batch_max_records:
                 self._wake.wait(config.linger)
                 self._wake.clear()

@@ -228,6 +228,17 @@ class TestLifecycle:
         assert [json.loads(v)["msg"] for v in transport.values()] == ["x0", "x1", "x2"]
         assert (handler.stats().delivered, handler.stats().pending) == (3, 0)
 
+    def test_flush_cuts_the_linger_short(self, make_handler: MakeHandler, make_logger: MakeLogger) -> None:
+        """flush() right after a record never waits out ``linger`` (10 s here): the worker does not linger while a
+        flush waits, even when the flush's wake-up and the record's arrive together."""
+        for _ in range(20):
+            transport = MemoryTransport()
+            handler = make_handler(transport=transport, linger=10)
+            make_logger(handler).info("one")
+            assert handler.flush(5) is True
+            assert len(transport.values()) == 1
+            handler.close(1)
+
     def test_flush_false_when_stuck(self, make_handler: MakeHandler, make_logger: MakeLogger,
                                     gated: Callable[..., GatedTransport]) -> None:
         """flush(timeout) returns False while the transport is stuck."""
