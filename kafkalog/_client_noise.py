@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,6 +57,7 @@ class ClientLog:
         self.last: str | None = None
         self.first_error: str | None = None
         self.telling: str | None = None
+        self.recent: deque[str] = deque(maxlen=16)  # the latest lines, in order, for patterns over several
 
     def note(self, record: logging.LogRecord) -> None:
         if record.levelno < logging.WARNING:
@@ -65,6 +67,7 @@ class ClientLog:
         except Exception:
             return
         self.last = text
+        self.recent.append(text)
         if self.first_error is None:
             self.first_error = text
         lowered = text.lower()

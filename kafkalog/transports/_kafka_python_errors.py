@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from .._client_noise import ClientLog
 from ..errors import DeliveryError, Reason
 
@@ -47,9 +49,32 @@ AUTH_MARKERS = ("authentication failed", "invalid username or password", "saslau
 TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "sslerror", "wrong version number")
 
 
+_PLAIN_SENT = "sending username and password in the clear"
+_DISCONNECTED = "socket disconnected"
+
+
+def _closed_after_credentials(log: ClientLog) -> str | None:
+    """The connection closed right after the SASL/PLAIN credentials went out.
+
+    The broker answers wrong credentials and then closes the connection; when both arrive together (a busy
+    machine), kafka-python 3 drops the answer with the data it read before the close, and only "socket
+    disconnected" is logged. A broker that fails right then could do the same, but far more rarely.
+    """
+    lines = [line.lower() for line in log.recent]
+    for before, after in itertools.pairwise(lines):
+        if _PLAIN_SENT in before and _DISCONNECTED in after:
+            return "the broker closed the connection right after the credentials were sent (invalid username " \
+                   "or password?)"
+    return None
+
+
 def classify(error: DeliveryError, log: ClientLog) -> DeliveryError:
     """A clearer error than "Unable to bootstrap" when the client's log said why (credentials, certificate)."""
     lowered_all = [(text, text.lower()) for text in (log.telling, log.first_error, log.last) if text]
+    closed = _closed_after_credentials(log) if error.reason == Reason.TIMEOUT else None
+    if closed is not None and not any(m in low for _, low in lowered_all for m in AUTH_MARKERS + TLS_MARKERS):
+        return DeliveryError(Reason.AUTH_FAILED, f"authentication failed (check the SASL settings): {closed}",
+                             retriable=False)
     if error.reason != Reason.TIMEOUT or not lowered_all:
         return error
     for cause, lowered in lowered_all:

@@ -1,0 +1,58 @@
+"""How kafka-python's failures become kafkalog's reasons (no broker: the client's log lines are given)."""
+
+from __future__ import annotations
+
+import logging
+
+from kafkalog.errors import DeliveryError
+from kafkalog.transports._kafka_python_errors import classify, to_delivery_error
+from kafkalog.transports.kafka_python import AUTH_MARKERS, TLS_MARKERS, ClientLog
+
+BOOTSTRAP_TIMEOUT = DeliveryError("timeout", "KafkaTimeoutError: Unable to bootstrap from ['127.0.0.1:9']",
+                                  retriable=True)
+
+
+def client_log(*lines: tuple[int, str]) -> ClientLog:
+    log = ClientLog(AUTH_MARKERS + TLS_MARKERS)
+    for level, text in lines:
+        log.note(logging.LogRecord("kafka.net", level, __file__, 1, text, (), None))
+    return log
+
+
+class TestClassify:
+    def test_authentication_error_logged(self) -> None:
+        """The broker's answer reached the client: auth_failed, not retried."""
+        log = client_log((logging.ERROR, "Connection lost: [Error 58] SaslAuthenticationFailedError: "
+                                         "Authentication failed: Invalid username or password"))
+        error = classify(BOOTSTRAP_TIMEOUT, log)
+        assert (error.reason, error.retriable) == ("auth_failed", False)
+
+    def test_close_right_after_plain_credentials_is_auth_failed(self) -> None:
+        """kafka-python lost the broker's answer (it came with the close): the close right after the PLAIN
+        credentials still reads as auth_failed."""
+        log = client_log((logging.WARNING, "Sending username and password in the clear"),
+                         (logging.ERROR, "<KafkaTCPTransport [127.0.0.1:1<-2]>: socket disconnected"),
+                         (logging.WARNING, "Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: "
+                                           "socket disconnected (backoff 0.05 secs)"))
+        error = classify(BOOTSTRAP_TIMEOUT, log)
+        assert (error.reason, error.retriable) == ("auth_failed", False)
+        assert "credentials" in str(error)
+
+    def test_refused_connection_is_broker_unavailable(self) -> None:
+        """Nothing about credentials or certificates: the broker is unavailable, and that is retried."""
+        log = client_log((logging.WARNING, "Connection failed: KafkaConnectionError: 111 ECONNREFUSED"))
+        error = classify(BOOTSTRAP_TIMEOUT, log)
+        assert (error.reason, error.retriable) == ("broker_unavailable", True)
+
+
+class TestMapping:
+    def test_topic_authorization_is_not_authorized(self) -> None:
+        """TopicAuthorizationFailedError is not_authorized (not invalid_topic), not retried."""
+        exc = type("TopicAuthorizationFailedError", (Exception,), {"retriable": False})("denied")
+        error = to_delivery_error(exc)
+        assert (error.reason, error.retriable) == ("not_authorized", False)
+
+    def test_message_too_large_not_retried(self) -> None:
+        exc = type("MessageSizeTooLargeError", (Exception,), {"retriable": True})("too big")
+        assert to_delivery_error(exc).reason == "message_too_large"
+        assert not to_delivery_error(exc).retriable
