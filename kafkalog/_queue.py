@@ -83,8 +83,9 @@ class RecordQueue(Protocol):
     def pending(self) -> tuple[int, int, int, int]:
         """(queue depth, queue bytes, in flight, spool pending), lock held."""
 
-    def stop(self) -> int:
-        """The sender is done: drop what memory still holds as ``shutdown`` (returns how many); idempotent."""
+    def stop(self, timeout: float | None = None) -> int:
+        """The sender is done: drop what memory still holds as ``shutdown`` (returns how many); idempotent.
+        ``timeout`` bounds any wait for a resource (the spool's disk)."""
 
 
 def settle_counts(ledger: Ledger, delivered: int, drops: Counter[str], failed: int, retried: int, *,
@@ -200,7 +201,7 @@ class MemoryQueue:
     def pending(self) -> tuple[int, int, int, int]:
         return len(self._items), self._bytes, self._in_flight, 0
 
-    def stop(self) -> int:
+    def stop(self, timeout: float | None = None) -> int:
         ledger = self.ledger
         with ledger.lock:
             left = len(self._items)

@@ -61,6 +61,7 @@ class Sender:
         started = time.monotonic()
         outstanding = taken.messages
         attempt = 0
+        progress = False  # some records of this batch were delivered: the broker and credentials are fine
         try:
             while outstanding:
                 if self._ledger.past_deadline():
@@ -72,18 +73,24 @@ class Sender:
                 retry: list[Message] = []
                 drops: Counter[str] = Counter()
                 first_error: DeliveryError | None = None
-                for message, result in zip(outstanding, self._send(outstanding), strict=True):
+                results = self._send(outstanding)
+                progress = progress or any(result is None for result in results)
+                # the spool waits out an outage or bad credentials with no time limit; but when records of the
+                # same batch get through, what still fails is about those records (a denied or missing topic):
+                # they must not hold up everything behind them
+                waits_out = queue.durable and not progress
+                for message, result in zip(outstanding, results, strict=True):
                     if result is None:
                         continue
                     error = as_delivery_error(result)
                     first_error = first_error or error
-                    if error.retriable or (queue.durable and error.reason in Reason.KEPT_BY_SPOOL):
+                    if error.retriable or (waits_out and error.reason in Reason.KEPT_BY_SPOOL):
                         retry.append(message)
                     else:
                         drops[error.reason] += 1
                 failed = len(retry) + sum(drops.values())
                 delivered = len(outstanding) - failed
-                if retry and not queue.durable and time.monotonic() - started >= config.delivery_timeout:
+                if retry and not waits_out and time.monotonic() - started >= config.delivery_timeout:
                     drops[Reason.DELIVERY_TIMEOUT] += len(retry)
                     retry = []
                 outstanding = retry
@@ -100,6 +107,10 @@ class Sender:
             if outstanding and not queue.durable:  # only on an unexpected exception: still count the records
                 queue.settle(taken, 0, Counter({Reason.INTERNAL_ERROR: len(outstanding)}), 0, 0)
         return True
+
+    def pause_after_error(self) -> None:
+        """Back off after an unexpected error, so a batch that keeps raising cannot spin the worker."""
+        self._pause(self._backoff.delay(min(self._open_failures, 6)))
 
     def _pause(self, delay: float) -> None:
         """Back off before a retry; once closing, never past the close deadline (and never a busy loop)."""

@@ -25,6 +25,7 @@ from .typing import Message
 
 _IDLE_WAIT = 1.0
 _JOIN_SLACK = 0.5
+_STOP_WAIT = 2.0  # the most close() waits for the spool's disk after the worker (only if something holds it)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ class Worker:
         deadline = self._ledger.deadline if self._ledger.deadline is not None else started
         if thread is not None and thread is not threading.current_thread() and thread.is_alive():
             thread.join(max(0.0, deadline - time.monotonic()) + _JOIN_SLACK)
-        self._queue.stop()
+        self._queue.stop(_STOP_WAIT)
         with self._ledger.lock:
             _, _, in_flight, spooled = self._queue.pending()
             delivered = self._ledger.counters.delivered
@@ -245,15 +246,21 @@ class Worker:
                     break
                 try:
                     complete = sender.deliver(queue, taken)
-                except Exception as exc:  # never let the thread die silently: report and go on
+                except Exception as exc:  # never let the thread die silently: report, and go on
                     self._reporter.report(Reason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
                     complete = not queue.durable  # memory: the sender counted them; the spool keeps them
+                    if queue.durable:
+                        queue.finish(taken, False)
+                        sender.pause_after_error()
+                        continue
                 queue.finish(taken, complete)
                 if not complete:
                     break  # the close deadline passed with the batch still on disk
         finally:
             sender.close()
-            queue.stop()
+            queue.stop(_STOP_WAIT)
+            with self._ledger.lock:
+                self.thread_idents = self.thread_idents - {threading.get_ident()}
 
     def add_own_thread(self) -> None:
         """Mark the calling thread as one of this worker's: what is logged on it is never shipped."""

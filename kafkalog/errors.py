@@ -72,5 +72,7 @@ class Reason:
     CLOSE = "close"
     FORMATTER = "formatter"
 
-    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, NOT_AUTHORIZED, TLS_ERROR, BROKER_ERROR, TIMEOUT})
-    """Errors a spool waits out (records stay on disk and are retried) instead of dropping."""
+    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT})
+    """Errors a spool waits out (records stay on disk and are retried) instead of dropping: an outage, bad
+    credentials or certificates. Not ``NOT_AUTHORIZED``: a topic the credentials may not write to is about those
+    records, and waiting for it would hold up every record behind them."""

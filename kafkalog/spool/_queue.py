@@ -35,17 +35,20 @@ class SpoolQueue:
         self.ledger = ledger
         self._config = config
         self._spool = spool
-        self._disk = threading.Lock()  # every DiskSpool call
+        # every DiskSpool call. An RLock for its owner check: a SIGTERM turned into SystemExit right after a
+        # logging call took it must not leave it taken (see put)
+        self._disk = threading.RLock()
         self._wake = wake
         self._report = report  # (kind, message), written later by the sender's thread
         self._waiting: list[Message] = []  # accepted while the disk was busy; written before anything newer
         self._waiting_bytes = 0
         self._writing = 0  # accepted, being written by a logging call right now
         self._on_disk = 0  # the spool's pending records (its own and those it claimed)
+        spool.pending_records()  # in a forked child: the spool drops its parent's counters first
         self._full_seen = spool.dropped_full
         self._corrupt_seen = spool.corrupt_skipped
         self._stopped = False
-        self._reports: list[tuple[str, str]] = []  # said once the locks are let go (reporting may take them)
+        self._reports: dict[str, str] = {}  # said once the locks are let go (reporting may take them); per kind
         with self._disk, ledger.lock:
             self._refresh()
         self._say()
@@ -55,8 +58,8 @@ class SpoolQueue:
         if not self._reports:
             return
         with self.ledger.lock:
-            reports, self._reports = self._reports, []
-        for kind, text in reports:
+            reports, self._reports = self._reports, {}
+        for kind, text in reports.items():
             self._report(kind, text)
 
     # --- the application's side ------------------------------------------------------------------------------
@@ -81,31 +84,47 @@ class SpoolQueue:
                 self._wake()  # the sender writes the list if no logging call does first
                 return ""
             self._writing += 1
-        if not direct:
-            self._disk.acquire()  # the disk is far behind: wait for it, never drop
+        written = False
         try:
+            if not direct:
+                self._disk.acquire()  # the disk is far behind: wait for it, never drop
             self._write_waiting()
             self._write([message], writing=1)
+            written = True
         finally:
-            self._release()
+            if not written:  # interrupted (a signal's SystemExit): count the record, free the disk
+                with ledger.lock:
+                    if self._writing:
+                        self._writing -= 1
+                        ledger.drop(Reason.INTERNAL_ERROR)
+            if self._disk._is_owned():  # type: ignore[attr-defined]
+                self._release()
+        if self._waiting:
+            self._wake()
+        elif self._on_disk == 1:
+            self._wake()  # the first record after a quiet spell: the sender may be idle
         return ""
 
     def _release(self) -> None:
         """Let go of the disk, leaving nothing waiting in memory behind (disk lock held).
 
-        A logging call adds to ``waiting`` only after failing to take the disk, under the ledger's lock: so either
-        it did so before the check below (and is written here), or the disk was taken again by someone else, who
-        runs this same check when letting go. No record waits in memory for the sender's next round, which may be
-        a long way off while it retries a batch against a broker that is down.
+        A logging call adds to ``waiting`` only after failing to take the disk. What was added while we held it
+        is written here, with one more pass for what came meanwhile; anything after that is the sender's, woken
+        for it (it writes waiting records first in each round, so they never wait for a batch it is retrying).
         """
-        while True:
+        try:
             self._write_waiting()
+        finally:
             self._disk.release()
-            with self.ledger.lock:
-                if not self._waiting:
-                    return
-            if not self._disk.acquire(blocking=False):
-                break  # the new holder writes them
+        with self.ledger.lock:
+            left = bool(self._waiting)
+        if left and self._disk.acquire(blocking=False):  # one more pass; the sender is woken for anything after
+            try:
+                self._write_waiting()
+            finally:
+                self._disk.release()
+        if self._waiting:
+            self._wake()
         self._say()
 
     # --- the sender's side (disk lock held where it says so) --------------------------------------------------
@@ -132,6 +151,7 @@ class SpoolQueue:
             self._writing -= writing
             self.ledger.counters.spooled += result.stored
             errors = result.dropped - result.full
+            self.ledger.counters.settled += result.dropped  # refused for good: settled as drops
             if errors:
                 self.ledger.drop(Reason.SPOOL_ERROR, errors)
             if spool.dropped_full != self._full_seen or errors:
@@ -170,10 +190,15 @@ class SpoolQueue:
         """Commit a batch whose records are all delivered or dropped; one left at the deadline stays on disk."""
         self._disk.acquire()
         try:
-            if complete and isinstance(taken.handle, SpoolBatch) and not self._stopped:
-                self._spool.commit(taken.handle)
+            batch = taken.handle if isinstance(taken.handle, SpoolBatch) else None
+            committed = complete and batch is not None and not self._stopped
+            if committed and batch is not None:
+                self._spool.commit(batch)
             with self.ledger.lock:
-                settle_counts(self.ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
+                if committed:  # a batch left on disk is sent again later: it counts when it is done
+                    settle_counts(self.ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
+                    if not taken.replay:
+                        self.ledger.counters.settled += len(taken.messages)
                 self._refresh()
         finally:
             self._release()
@@ -182,8 +207,8 @@ class SpoolQueue:
         return not self._pending_locked()
 
     def settled_through(self, target: int) -> bool:
-        """Flushed: nothing this spool holds is undelivered (records of earlier processes it claimed included)."""
-        return not self._pending_locked()
+        """Flushed: this process's records accepted up to ``target`` are committed (delivered or dropped)."""
+        return self.ledger.counters.settled >= target or not self._pending_locked()
 
     def pending(self) -> tuple[int, int, int, int]:
         return len(self._waiting), self._waiting_bytes, self._writing, self._on_disk
@@ -191,30 +216,39 @@ class SpoolQueue:
     def _pending_locked(self) -> int:
         return self._on_disk + len(self._waiting) + self._writing
 
-    def stop(self) -> int:
-        """Write what still waits in memory, then release the directory: what is left is there for the next start."""
-        with self._disk:
+    def stop(self, timeout: float | None = None) -> int:
+        """Write what still waits in memory, then release the directory: what is left is there for the next start.
+
+        Waits for the disk at most ``timeout`` seconds (None: as long as it takes); past that the directory is
+        released by the process's exit instead."""
+        if not self._disk.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return 0
+        try:
             if not self._stopped:
+                with self.ledger.lock:
+                    self._stopped = True  # no logging call adds to waiting after this
                 self._write_waiting()
-                self._stopped = True
                 with self.ledger.lock:
                     self._refresh()
                 self._spool.close()
+        finally:
+            self._disk.release()
         self._say()
         return 0
 
     def _refresh(self) -> None:
         """Learn the spool's pending count and its new drops (both locks held; reports wait for the locks to go)."""
         spool = self._spool
-        full, self._full_seen = spool.dropped_full - self._full_seen, spool.dropped_full
-        corrupt, self._corrupt_seen = spool.corrupt_skipped - self._corrupt_seen, spool.corrupt_skipped
+        full = max(0, spool.dropped_full - self._full_seen)
+        corrupt = max(0, spool.corrupt_skipped - self._corrupt_seen)
+        self._full_seen, self._corrupt_seen = spool.dropped_full, spool.corrupt_skipped
         if full:
             self.ledger.drop(Reason.SPOOL_FULL, full)
-            self._reports.append((Reason.SPOOL_FULL, f"dropping records: the spool is at spool_max_bytes="
-                                                     f"{self._config.spool_max_bytes} (spool_full_policy="
-                                                     f"{self._config.spool_full_policy!r}); see stats().dropped"))
+            self._reports[Reason.SPOOL_FULL] = (f"dropping records: the spool is at spool_max_bytes="
+                                                f"{self._config.spool_max_bytes} (spool_full_policy="
+                                                f"{self._config.spool_full_policy!r}); see stats().dropped")
         if corrupt:
             self.ledger.drop(Reason.SPOOL_CORRUPT, corrupt)
-            self._reports.append((Reason.SPOOL_CORRUPT, spool.last_error or "a corrupt spool record was skipped"))
+            self._reports[Reason.SPOOL_CORRUPT] = spool.last_error or "a corrupt spool record was skipped"
         self._on_disk = spool.pending_records()
         self.ledger.changed.notify_all()

@@ -72,16 +72,37 @@ class KafkaPythonTransport:
             raise classify(to_delivery_error(exc), self._log) from exc
         self._threads += started
 
+    def _ensure_producer(self) -> DeliveryError | None:
+        if self._producer is not None:
+            return None
+        try:  # replaced after a fatal error
+            self.open()
+        except Exception as exc:
+            return to_delivery_error(exc)
+        register_exit_hook()  # keep kafkalog's exit drain ahead of the new producer's own close hook
+        return None
+
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:
-        if self._producer is None:  # replaced after a fatal error
-            try:
-                self.open()
-            except Exception as exc:
-                return [to_delivery_error(exc)] * len(messages)
-            register_exit_hook()  # keep kafkalog's exit drain ahead of the new producer's own close hook
+        deadline = time.monotonic() + timeout
+        results: list[BaseException | None] = [None] * len(messages)
+        rest: list[int] = []
+        for index, message in enumerate(messages):
+            if self._suspects.pop(id(message), None) is not None:  # alone, so only the cause can fail again
+                results[index] = self._send_batch([message], deadline, retry_fatal=False)[0]
+            else:
+                rest.append(index)
+        if rest:
+            for index, result in zip(rest, self._send_batch([messages[i] for i in rest], deadline), strict=True):
+                results[index] = result
+        return results
+
+    def _send_batch(self, messages: Sequence[Message], deadline: float, *,
+                    retry_fatal: bool = True) -> list[BaseException | None]:
+        error = self._ensure_producer()
+        if error is not None:
+            return [error] * len(messages)
         producer = self._producer
         quiet_client_warnings(_CLIENT_MODULES)
-        deadline = time.monotonic() + timeout
         results: list[BaseException | None] = [None] * len(messages)
         futures: list[tuple[int, Any]] = []
         stuck: dict[str, DeliveryError] = {}  # topics whose metadata did not come within max_block_ms
@@ -106,22 +127,23 @@ class KafkaPythonTransport:
             except Exception as exc:
                 results[index] = self._explain(to_delivery_error(exc))
         if _is_fatal(producer):
-            self._replace_after_fatal(messages, results)
+            self._replace_after_fatal(messages, results, retry_fatal)
         return results
 
-    def _replace_after_fatal(self, messages: Sequence[Message], results: list[BaseException | None]) -> None:
+    def _replace_after_fatal(self, messages: Sequence[Message], results: list[BaseException | None],
+                             retry: bool) -> None:
         """One non-retriable error (say the broker refused a record as too large) left the idempotent producer
         fatal: it would fail every later record. Replace it. The records that failed with it cannot be told
-        apart from the one that caused it, so each is retried once with the new producer; one that fails a batch
-        again is the cause and keeps its error."""
+        apart from the one that caused it, so each is retried once, alone (``retry``), with the new producer;
+        one that fails alone keeps its error."""
         self.close(0.0)
-        if len(self._suspects) > 10_000:
+        if not retry:
+            return
+        if len(self._suspects) > 1_000:  # a sender that gave up on them: forget (they are retried as usual)
             self._suspects.clear()
         for index, (message, result) in enumerate(zip(messages, results, strict=True)):
             if not isinstance(result, DeliveryError) or result.retriable:
                 continue
-            if self._suspects.pop(id(message), None) is not None:
-                continue  # failed a fatal batch twice: it is the cause
             self._suspects[id(message)] = message
             results[index] = DeliveryError(Reason.TRANSPORT_ERROR, f"the producer was replaced after a fatal "
                                                                    f"error ({result}); retrying", retriable=True)

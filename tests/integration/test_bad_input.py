@@ -152,6 +152,23 @@ class TestHugeRecords:
             f"small after {i}" for i in range(3)]
 
 
+    def test_records_batched_with_a_rejected_one_still_arrive(self, kafka_bootstrap: str) -> None:
+        """Records sent in the same batch as the one the broker refuses are not dropped with it (kafka-python fails
+        them all with the same error; each is retried alone with a new producer, and only the cause fails)."""
+        topic, handler, _ = _small_limit_topic_and_handler(kafka_bootstrap)
+        log = isolated_logger("batched-with-rejection", handler)
+        try:
+            log.info("small 0")
+            log.info("z" * 50_000)
+            log.info("small 1")
+            assert handler.flush(60), handler.stats()
+            stats = handler.stats()
+        finally:
+            handler.close()
+        assert (stats.delivered, stats.dropped) == (2, {"message_too_large": 1}), stats
+        assert sorted(r.json()["msg"] for r in read_records(kafka_bootstrap, topic, 2)) == ["small 0", "small 1"]
+
+
 def _small_limit_topic_and_handler(bootstrap: str) -> tuple[str, KafkaHandler, list[str]]:
     """A new topic with max.message.bytes=10000, and a kafka-python handler whose own limits are far above it."""
     topic = f"t-broker-rejects-{uuid.uuid4().hex[:8]}"

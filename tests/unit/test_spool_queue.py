@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,78 @@ class TestDropReasons:
         assert counters.spooled + counters.dropped["spool_full"] == 200
         assert queue.pending()[3] == counters.spooled
         queue.stop()
+
+
+class TestThroughTheHandler:
+    """The spool under a KafkaHandler with a scripted transport (no broker)."""
+
+    @staticmethod
+    def handler(tmp_path: Path, transport: MemoryTransport, **options: Any) -> Any:
+        from kafkalog import KafkaHandler
+
+        return KafkaHandler("127.0.0.1:9", lambda event: event["fields"].get("topic", "good"), transport=transport,
+                            spool_dir=str(tmp_path / "spool"), handle_sigterm=False, on_error=lambda text: None,
+                            error_interval=0, retry_backoff=0.01, retry_backoff_max=0.05, linger=0, **options)
+
+    def test_denied_topic_does_not_hold_up_the_rest(self, tmp_path: Path) -> None:
+        """A record to a topic the credentials may not write to is dropped as not_authorized; the records behind
+        it are delivered (the spool keeps records only through outages)."""
+        from kafkalog.errors import DeliveryError
+
+        def outcome(msg: Message) -> BaseException | None:
+            return DeliveryError("not_authorized", "denied", retriable=False) if msg.topic == "denied" else None
+
+        transport = MemoryTransport(outcome=outcome)
+        handler = self.handler(tmp_path, transport)
+        log = logging.Logger("hol")
+        log.addHandler(handler)
+        log.info("bad", extra={"topic": "denied"})
+        for i in range(50):
+            log.info("good %d", i)
+        assert handler.flush(10), handler.stats()
+        stats = handler.stats()
+        handler.close(1)
+        assert (stats.delivered, stats.dropped) == (50, {"not_authorized": 1})
+        assert len(transport.messages) == 50
+
+    def test_failing_record_in_a_batch_that_got_through_times_out(self, tmp_path: Path) -> None:
+        """A retriable error for one record while the rest of its batch is delivered: retried until
+        delivery_timeout, then dropped as delivery_timeout (not kept forever ahead of everything else)."""
+        from kafkalog.errors import DeliveryError
+
+        def outcome(msg: Message) -> BaseException | None:
+            return DeliveryError("timeout", "no metadata", retriable=True) if msg.topic == "missing" else None
+
+        transport = MemoryTransport(outcome=outcome)
+        handler = self.handler(tmp_path, transport, delivery_timeout=0.5, batch_max_records=100)
+        log = logging.Logger("mixed")
+        log.addHandler(handler)
+        for i in range(20):
+            log.info("rec %d", i, extra={"topic": "missing"} if i == 3 else {})
+        assert handler.flush(10), handler.stats()
+        stats = handler.stats()
+        handler.close(1)
+        assert (stats.delivered, stats.dropped) == (19, {"delivery_timeout": 1})
+
+    def test_unexpected_exception_does_not_stop_the_spool(self, tmp_path: Path) -> None:
+        """A transport bug (send raising a non-DeliveryError oddly) is reported; the worker goes on delivering."""
+        calls = {"n": 0}
+
+        class Flaky(MemoryTransport):
+            def send(self, messages: Any, timeout: float) -> Any:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    return None  # not a list: the sender cannot use it
+                return super().send(messages, timeout)
+
+        transport = Flaky()
+        handler = self.handler(tmp_path, transport)
+        log = logging.Logger("flaky")
+        log.addHandler(handler)
+        for i in range(10):
+            log.info("rec %d", i)
+        assert handler.flush(10), handler.stats()
+        stats = handler.stats()
+        handler.close(1)
+        assert (stats.delivered, stats.dropped, stats.worker_alive) == (10, {}, True)
+        assert len(transport.messages) == 10
