@@ -56,9 +56,10 @@ OLDEST_KAFKA_PYTHON ?= 3.0.0
 OLDEST_VENV ?= .venv-oldest
 OLDEST_TESTS ?= tests/unit/test_config.py tests/unit/test_lifecycle.py tests/integration/test_stdlib.py \
 	tests/integration/test_exit.py tests/integration/test_lifecycle.py
-# kafka-python 3.0.0's *consumer* (the tests' reader) rejects fetch responses over 1 MB ("Invalid frame length"):
-# the 10,000-record read-back test cannot read its records there; the producer side is not affected.
-OLDEST_DESELECT ?= not ten_thousand
+# kafka-python 3.0.0's *consumer* (the tests' reader) rejects fetch responses over 1 MB ("Invalid frame length"),
+# so the tests' reader asks for at most 512 KiB per fetch; the producer side is not affected.
+# OLDEST_DESELECT='expression' leaves tests out (pytest -k).
+OLDEST_DESELECT ?=
 
 test-oldest: $(PY)
 	rm -rf $(OLDEST_VENV)
@@ -67,4 +68,4 @@ test-oldest: $(PY)
 		"$$($(OLDEST_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/base-venv.pth"
 	$(OLDEST_VENV)/bin/python -m pip install -q --no-deps 'kafka-python==$(OLDEST_KAFKA_PYTHON)'
 	$(OLDEST_VENV)/bin/python -c "import kafka; assert kafka.__version__ == '$(OLDEST_KAFKA_PYTHON)', kafka.__version__"
-	$(OLDEST_VENV)/bin/python -m pytest -q -k '$(OLDEST_DESELECT)' $(OLDEST_TESTS)
+	$(OLDEST_VENV)/bin/python -m pytest -q $(if $(OLDEST_DESELECT),-k '$(OLDEST_DESELECT)') $(OLDEST_TESTS)
