@@ -121,7 +121,7 @@ class TestReconfiguration:
         """, kafka_bootstrap, topic)
         assert proc.returncode == 0, proc.stderr
         took = float(proc.stdout.split("SECOND_CONFIG ")[1].split()[0])
-        assert took < 2.0, took  # the app is never made to wait (the bug: flush 5 s + close 5 s)
+        assert took < 4.5, took  # never made to wait: a wait on the worker would take flush_timeout (5 s) or more
         assert "undelivered" not in proc.stderr, proc.stderr
         assert_each_once(kafka_bootstrap, topic, 50, proc.stderr)
 
