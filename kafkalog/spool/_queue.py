@@ -67,41 +67,38 @@ class SpoolQueue:
     def put(self, message: Message, size: int) -> str:
         ledger = self.ledger
         config = self._config
-        with ledger.lock:
-            counters = ledger.counters
-            counters.seen += 1
-            if ledger.closed or self._stopped:
-                ledger.drop(Reason.CLOSED)
-                return Reason.CLOSED
-            counters.enqueued += 1
-            if not self._pending_locked():
-                ledger.pending_since = time.time()
-            direct = self._disk.acquire(blocking=False)
-            if not direct and len(self._waiting) < config.queue_max_records \
-                    and self._waiting_bytes + size <= config.queue_max_bytes:
-                self._waiting.append(message)
-                self._waiting_bytes += size
-                self._wake()  # the sender writes the list if no logging call does first
-                return ""
-            self._writing += 1
-        written = False
-        try:
-            if not direct:
+        writing = False  # counted in _writing and not written yet
+        try:  # from before the disk can be taken: a signal's SystemExit anywhere below must not leave it taken
+            with ledger.lock:
+                counters = ledger.counters
+                counters.seen += 1
+                if ledger.closed or self._stopped:
+                    ledger.drop(Reason.CLOSED)
+                    return Reason.CLOSED
+                counters.enqueued += 1
+                if not self._pending_locked():
+                    ledger.pending_since = time.time()
+                if not self._disk.acquire(blocking=False) and len(self._waiting) < config.queue_max_records \
+                        and self._waiting_bytes + size <= config.queue_max_bytes:
+                    self._waiting.append(message)
+                    self._waiting_bytes += size
+                    self._wake()  # the sender writes the list if no logging call does first
+                    return ""
+                self._writing += 1
+                writing = True
+            if not self._disk._is_owned():  # type: ignore[attr-defined]
                 self._disk.acquire()  # the disk is far behind: wait for it, never drop
             self._write_waiting()
+            writing = False  # _write counts it out of _writing, whatever happens to it
             self._write([message], writing=1)
-            written = True
         finally:
-            if not written:  # interrupted (a signal's SystemExit): count the record, free the disk
+            if writing:  # interrupted before the write: count the record as dropped
                 with ledger.lock:
-                    if self._writing:
-                        self._writing -= 1
-                        ledger.drop(Reason.INTERNAL_ERROR)
+                    self._writing -= 1
+                    ledger.drop(Reason.INTERNAL_ERROR)
             if self._disk._is_owned():  # type: ignore[attr-defined]
                 self._release()
-        if self._waiting:
-            self._wake()
-        elif self._on_disk == 1:
+        if self._on_disk == 1:
             self._wake()  # the first record after a quiet spell: the sender may be idle
         return ""
 
