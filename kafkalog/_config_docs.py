@@ -30,9 +30,9 @@ class Section:
 SECTIONS: tuple[Section, ...] = (
     Section("Where records go", "", {
         "bootstrap_servers": 'Brokers to connect to: `"host:port"`, several joined by commas (`"b1:9092,b2:9092"`), '
-                             'or a list of them. The port must be 1–65535. Write IPv6 addresses in brackets: '
+                             'or a list of them. The port must be from 1 to 65535. Write IPv6 addresses in brackets: '
                              '`"[::1]:9092"`.',
-        "topic": 'A topic name (1–249 characters of `a-z A-Z 0-9 . _ -`); a template with `{placeholders}` such as '
+        "topic": 'A topic name (1 to 249 characters of `a-z A-Z 0-9 . _ -`); a template with `{placeholders}` such as '
                  '`"logs-{service}-{type}"`; or a callable `f(record_dict) -> str`. See '
                  '[Routing](#routing-topic-and-key).',
         "key": 'The Kafka message key. `None` sends no key. A string names a record key (`"host"`) or a '
@@ -72,16 +72,16 @@ SECTIONS: tuple[Section, ...] = (
                     '`"drop_oldest"` drops the oldest queued records to make room. `"block"` makes the logging '
                     'call wait up to `block_timeout` for room, then drops the new record. Every drop is counted '
                     'as `queue_full`.',
-        "block_timeout": 'With `overflow="block"`: the longest one logging call waits for room, in seconds (0–60).',
-        "batch_max_records": "The most records handed to the client in one batch (1–100000).",
+        "block_timeout": 'With `overflow="block"`: the longest one logging call waits for room, in seconds (0 to 60).',
+        "batch_max_records": "The most records handed to the client in one batch (1 to 100000).",
         "linger": "How long the worker waits for more records before it sends a batch that is not full, in "
-                  "seconds (0–10).",
+                  "seconds (0 to 10).",
     }),
     Section("Retries and timeouts", "", {
         "retry_backoff": "The first wait before a retry or a reconnect, in seconds; at least 0.001.",
         "retry_backoff_max": "The longest wait, in seconds; at least `retry_backoff`. Retry *n* (from 0) waits a "
-                             "random time between d/2 and d, where d = min(`retry_backoff_max`, "
-                             "`retry_backoff` × 2ⁿ).",
+                             "random time between d/2 and d, where d is "
+                             "`min(retry_backoff_max, retry_backoff * 2**n)`.",
         "delivery_timeout": "How long a batch is retried after its first send attempt, in seconds; at least 0.1. "
                             "Records still failing after that are dropped as `delivery_timeout`. Time spent in "
                             "the queue does not count.",
