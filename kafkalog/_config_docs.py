@@ -173,7 +173,9 @@ def default_text(f: Field[Any]) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for one table cell: a ``|`` outside inline code would end the cell (inside code it is kept as is)."""
+    parts = text.replace("\n", " ").split("`")
+    return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
 def _table(rows: list[tuple[Field[Any], str]], hints: dict[str, Any]) -> list[str]:
