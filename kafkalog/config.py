@@ -14,6 +14,7 @@ from ._client_options import OPTION_NAMES as CLIENT_OPTION_NAMES
 from ._client_options import SECRET_OPTIONS, ClientOptions
 from ._client_options import check as check_client_options
 from ._encode import dumps
+from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
 from ._route import compile_key, compile_topic
 from ._secrets import MASK, masked, scrub, secret_values
@@ -24,7 +25,6 @@ from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 Oversize = Literal["truncate", "drop"]
 Schema = Literal["kafkalog", "ecs", "otlp"]
-OVERFLOW_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
 SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
@@ -83,7 +83,7 @@ class KafkaLogConfig:
     producer_config: Mapping[str, Any] = field(default_factory=dict)
     queue_max_records: int = 100_000
     queue_max_bytes: int = 64 * 1024 * 1024
-    overflow: Overflow = "drop_newest"
+    overflow: Overflow | Mapping[str | int, Overflow] = "drop_newest"
     block_timeout: float = 0.05
     batch_max_records: int = 500
     linger: float = 0.05
@@ -127,6 +127,7 @@ class KafkaLogConfig:
     transport_spec: TransportSpec = field(init=False)
     transport_settings: Mapping[str, Any] = field(init=False)
     client_options: ClientOptions = field(init=False)
+    overflow_policy: OverflowPolicy = field(init=False)
     secrets: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -138,8 +139,9 @@ class KafkaLogConfig:
         setter(self, "key_for", compile_key(self.key))
         self._check_fields()
         self._check_numbers()
-        if self.overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
+        setter(self, "overflow_policy", OverflowPolicy(self.overflow))
+        if isinstance(self.overflow, Mapping):
+            setter(self, "overflow", dict(self.overflow))
         if self.oversize not in OVERSIZE_POLICIES:
             raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
         if not isinstance(self.schema, str) or self.schema not in SCHEMAS:
