@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import json
+import os
 import types
 import typing
 from dataclasses import MISSING, Field, dataclass, fields
@@ -20,11 +21,12 @@ from .config import KafkaLogConfig
 
 @dataclass(frozen=True)
 class Section:
-    """One table of the reference: a heading, an optional sentence above the table, and option -> meaning."""
+    """One table of the reference: a heading, optional text above the table, option -> meaning, text below."""
 
     title: str
     intro: str
     options: dict[str, str]
+    after: str = ""
 
 
 SECTIONS: tuple[Section, ...] = (
@@ -42,7 +44,9 @@ SECTIONS: tuple[Section, ...] = (
                      "`pip install 'kafkalog[confluent]'`); `\"memory\"` (sends nothing: keeps every record in a "
                      'list in memory, without a bound, for tests); a transport object such as `MemoryTransport()`; '
                      'or a class or callable that takes the settings dict and returns a transport.',
-        "producer_config": "Options passed to the transport's producer. See [producer_config](#producer_config).",
+        "producer_config": "Other options passed to the transport's producer, in its client's own names. See "
+                           "[producer_config](#producer_config). The common ones have options of their own: see "
+                           "[Connection, security and the producer](#connection-security-and-the-producer).",
     }),
     Section("What records contain", "", {
         "static_fields": 'Keys added at the top level of every record, e.g. `{"service": "billing", "env": "prod"}`. '
@@ -69,10 +73,13 @@ SECTIONS: tuple[Section, ...] = (
                            "counts as its value plus its key plus 256 bytes for the Python objects that hold it, so "
                            "this bounds the real memory of a backlog.",
         "overflow": 'What to do when a new record does not fit in the queue. `"drop_newest"` drops the new record. '
-                    '`"drop_oldest"` drops the oldest queued records to make room. `"block"` makes the logging '
-                    'call wait up to `block_timeout` for room, then drops the new record. Every drop is counted '
-                    'as `queue_full`.',
-        "block_timeout": 'With `overflow="block"`: the longest one logging call waits for room, in seconds (0 to 60).',
+                    '`"drop_oldest"` drops the oldest queued records (whatever their level) to make room. '
+                    '`"block"` makes the logging call wait up to `block_timeout` for room, then drops the new '
+                    'record. Every drop is counted as `queue_full`. A mapping from level to one of them gives a '
+                    'policy per level: see [Overflow per level](#overflow-per-level). Not used with `spool_dir`, '
+                    'which never drops for lack of queue room.',
+        "block_timeout": 'Where `overflow` says `"block"`: the longest one logging call waits for room, in seconds '
+                         '(0 to 60).',
         "batch_max_records": "The most records handed to the client in one batch (1 to 100000).",
         "linger": "How long the worker waits for more records before it sends a batch that is not full, in "
                   "seconds (0 to 10).",
@@ -103,6 +110,53 @@ SECTIONS: tuple[Section, ...] = (
         "spool_fsync": "Force every spool write to disk, so that records also survive a crash of the machine. "
                        "Slower.",
     }),
+    Section(
+        "Connection, security and the producer",
+        "These options mean the same with every transport: kafkalog writes them in the client's own names "
+        "(kafka-python's `security_protocol`, `sasl_plain_username`, `ssl_cafile`, ...; librdkafka's "
+        "`security.protocol`, `sasl.username`, `ssl.ca.location`, ...), so changing `transport=` changes nothing "
+        "else. `None` (the default) leaves the setting to `producer_config` or to the client's default. Setting "
+        "one of them and the same setting in `producer_config` (under any of the client's names for it) raises "
+        "`ConfigError` naming both.",
+        {
+            "security_protocol": 'How to talk to the brokers: `"PLAINTEXT"`, `"SSL"`, `"SASL_PLAINTEXT"` or '
+                                 '`"SASL_SSL"`, in any case. `None`: PLAINTEXT.',
+            "sasl_mechanism": '`"PLAIN"`, `"SCRAM-SHA-256"` or `"SCRAM-SHA-512"`. Required with the two SASL '
+                              'protocols. Other mechanisms (`GSSAPI`, `OAUTHBEARER`) go in `producer_config`.',
+            "sasl_username": "The SASL user. Required with `sasl_mechanism`.",
+            "sasl_password": "The SASL password: a [secret](#secrets). Required with `sasl_mechanism`.",
+            "ssl_ca_file": "PEM file of the CAs to trust for the brokers' certificates (`SSL`, `SASL_SSL`). "
+                           "`None`: the system's CAs.",
+            "ssl_cert_file": "PEM file of the client certificate, for brokers that require one "
+                             "(`ssl.client.auth=required`).",
+            "ssl_key_file": "PEM file of the client certificate's private key. Needs `ssl_cert_file`.",
+            "ssl_key_password": "The password of an encrypted `ssl_key_file`: a [secret](#secrets).",
+            "compression": 'How batches are compressed: `"none"`, `"gzip"`, `"snappy"`, `"lz4"` or `"zstd"`. '
+                           "`None`: none. confluent-kafka has every codec built in. kafka-python has gzip; "
+                           "snappy, lz4 and zstd need `python-snappy`, `lz4` or `zstandard` "
+                           "(`pip install 'kafkalog[compression]'`), and kafkalog refuses the codec at "
+                           "construction when its package is missing.",
+            "acks": 'How many replicas must have a record before the broker confirms it: `0`, `1` or `"all"` '
+                    '(`-1` means `"all"`). `None`: `"all"`. `0` and `1` turn the idempotent producer off (it '
+                    'needs `"all"`).',
+            "producer_linger": "How long the client waits to fill a batch, in seconds (0 to 60; kafka-python's "
+                               "`linger_ms`, librdkafka's `linger.ms`). `None`: 0.005. The worker's own wait is "
+                               "`linger`.",
+            "producer_batch_bytes": "The client's batch size in bytes (1 to 2147483647; kafka-python's "
+                                    "`batch_size`, default 262144 in kafkalog; librdkafka's `batch.size`, default "
+                                    "1000000).",
+        },
+        after="""The files must exist and be readable when the handler is created. A SASL option with a protocol
+that does not use SASL, or a TLS option with one that does not use TLS, raises `ConfigError` (the protocol may
+come from `security_protocol` or from `producer_config`).
+
+```python
+handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # or "kafka-python": nothing else changes
+                       security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
+                       sasl_username="svc-logs", sasl_password=os.environ["KAFKA_PASSWORD"],
+                       ssl_ca_file="/etc/kafka/ca.pem", compression="zstd", acks="all")
+```""",
+    ),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "
                     "`sys.stderr`. See [operations](operations.md#error-reporting).",
@@ -150,6 +204,8 @@ def type_text(annotation: Any) -> str:
         return "mapping"
     if origin in (collections.abc.Sequence, list, tuple):
         return f"list of {type_text(args[0])}" if args else "list"
+    if origin is os.PathLike or annotation is os.PathLike:
+        return "path"
     if isinstance(annotation, type):
         return f"`{annotation.__name__}`"
     return f"`{annotation}`"
@@ -200,6 +256,8 @@ def reference_markdown(heading: str = "###") -> str:
         if section.intro:
             lines += [section.intro, ""]
         lines += [*_table(rows, hints), ""]
+        if section.after:
+            lines += [section.after, ""]
     missing = undocumented()
     if missing:
         lines += [f"{heading} Other options", ""]

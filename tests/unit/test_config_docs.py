@@ -33,7 +33,8 @@ def test_reference_lists_each_option_with_type_and_default() -> None:
     rows = {line.split(" | ")[0].strip("| `"): line for line in text.splitlines() if line.startswith("| `")}
     assert set(rows) == {f.name for f in dataclasses.fields(KafkaLogConfig) if f.init}
     assert "| `bootstrap_servers` | `str` or list of `str` | required |" in rows["bootstrap_servers"]
-    assert '| `overflow` | `"drop_newest"` or `"drop_oldest"` or `"block"` | `"drop_newest"` |' in rows["overflow"]
+    assert '| `oversize` | `"truncate"` or `"drop"` | `"truncate"` |' in rows["oversize"]
+    assert '| `ssl_ca_file` | `str` or path or `None` | `None` |' in rows["ssl_ca_file"]
     assert "| `queue_max_bytes` | `int` | `67108864` (64 MiB) |" in rows["queue_max_bytes"]
     assert "| `hostname` | `str` or `None` | `None` |" in rows["hostname"]
     assert "| `static_fields` | mapping | `{}` |" in rows["static_fields"]
@@ -41,12 +42,12 @@ def test_reference_lists_each_option_with_type_and_default() -> None:
 
 def test_a_new_option_without_description_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """What another branch adding a field does: the check names it, and the reference marks it undescribed."""
-    grown = dataclasses.make_dataclass("Grown", [("compression", str, dataclasses.field(default="gzip"))],
+    grown = dataclasses.make_dataclass("Grown", [("brand_new_option", str, dataclasses.field(default="gzip"))],
                                        bases=(KafkaLogConfig,), frozen=True, kw_only=True, repr=False, eq=False)
     monkeypatch.setattr(_config_docs, "KafkaLogConfig", grown)
-    assert _config_docs.undocumented() == ["compression"]
+    assert _config_docs.undocumented() == ["brand_new_option"]
     text = _config_docs.reference_markdown()
-    assert '| `compression` | `str` | `"gzip"` | **No description yet.** |' in text
+    assert '| `brand_new_option` | `str` | `"gzip"` | **No description yet.** |' in text
 
 
 def test_configuration_page_has_the_marker() -> None:
