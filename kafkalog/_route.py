@@ -1,9 +1,9 @@
-"""Where a record goes: its topic (fixed, templated or chosen by a callable) and its message key."""
+"""Where a record goes: its topic (fixed, templated or chosen by a callable), its message key and its headers."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigTypeError
@@ -98,3 +98,67 @@ def _to_key_bytes(value: Any) -> bytes | None:
     if isinstance(value, bytes):
         return value
     return str(value).encode("utf-8", "backslashreplace")
+
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None:
+    """Check ``headers`` once: ``None``; a list of record keys / ``fields.name`` paths (each becomes a header of the
+    same name); or a mapping of header name to a fixed value or a template such as ``"{trace_id}"``.
+
+    A header whose template names a value the record does not have is left out of that record, so consumers see
+    no ``unknown`` placeholders; a record may then carry fewer headers, or none (``None``).
+    """
+    if headers is None:
+        return None
+    if isinstance(headers, str) or not isinstance(headers, (Mapping, list, tuple)):
+        raise ConfigTypeError("headers: expected a mapping of header name to value or '{template}', or a list of "
+                              f"record keys, got {type(headers).__name__}")
+    if isinstance(headers, Mapping):
+        items = [(name, value) for name, value in headers.items()]
+    else:
+        items = [(name, f"{{{name}}}") for name in headers]
+    fixed: list[tuple[str, bytes]] = []
+    templated: list[tuple[str, str, list[tuple[str, ...]]]] = []
+    for name, value in items:
+        if not isinstance(name, str) or not name:
+            raise ConfigTypeError(f"headers: header names must be non-empty strings, got {name!r}")
+        if isinstance(value, bytes):
+            fixed.append((name, value))
+            continue
+        if not isinstance(value, str):
+            raise ConfigTypeError(f"headers: the value of {name!r} must be a str (fixed or '{{template}}') or bytes, "
+                                  f"got {type(value).__name__}")
+        names = _PLACEHOLDER.findall(value)
+        literal = _PLACEHOLDER.sub("", value)
+        if "{" in literal or "}" in literal:
+            raise ConfigError(f"headers: unbalanced braces in {name!r}: {value!r}")
+        for placeholder in names:
+            if not _FIELD_PATH.match(placeholder):
+                raise ConfigError(f"headers: placeholder {{{placeholder}}} of {name!r} must be a record key or a "
+                                  "fields.<name> path")
+        if names:
+            templated.append((name, _PLACEHOLDER.sub("{}", value), [tuple(p.split(".")) for p in names]))
+        else:
+            fixed.append((name, value.encode("utf-8")))
+    if not fixed and not templated:
+        return None
+    constant: Headers = tuple(fixed)
+    if not templated:
+        return lambda event: constant
+
+    def render(event: Event) -> Headers | None:
+        out = list(constant)
+        for name, template, paths in templated:
+            values = []
+            for path in paths:
+                value = _lookup(event, path)
+                if value is None or value == "":
+                    break
+                values.append(value if isinstance(value, str) else str(value))
+            else:
+                out.append((name, template.format(*values).encode("utf-8", "backslashreplace")))
+        return tuple(out) or None
+
+    return render

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ._encode import dumps
 from ._records import RESERVED_KEYS
-from ._route import compile_key, compile_topic
+from ._route import Headers, compile_headers, compile_key, compile_topic
 from ._secrets import masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
 from .transports._registry import TransportSpec, resolve_transport
@@ -100,6 +100,9 @@ class KafkaLogConfig:
     spool_segment_bytes: int = 16 * 1024 * 1024
     spool_full_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     spool_fsync: bool = False
+    # context, tracing and record headers (docs/context.md)
+    trace_ids: bool = True
+    headers: Mapping[str, str | bytes] | Sequence[str] | None = None
 
     # derived once in __post_init__
     servers: tuple[str, ...] = field(init=False)
@@ -107,6 +110,7 @@ class KafkaLogConfig:
     fixed_topic: str | None = field(init=False)
     topic_for: Callable[[Event], str] = field(init=False)
     key_for: Callable[[Event], bytes | None] | None = field(init=False)
+    headers_for: Callable[[Event], Headers | None] | None = field(init=False)
     transport_spec: TransportSpec = field(init=False)
     transport_settings: Mapping[str, Any] = field(init=False)
     secrets: tuple[str, ...] = field(init=False)
@@ -118,6 +122,9 @@ class KafkaLogConfig:
         setter(self, "fixed_topic", fixed)
         setter(self, "topic_for", chooser)
         setter(self, "key_for", compile_key(self.key))
+        setter(self, "headers_for", compile_headers(self.headers))
+        if not isinstance(self.trace_ids, bool):
+            raise ConfigTypeError(f"trace_ids: expected True or False, got {self.trace_ids!r}")
         self._check_fields()
         self._check_numbers()
         if self.overflow not in OVERFLOW_POLICIES:
