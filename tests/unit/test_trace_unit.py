@@ -1,0 +1,133 @@
+"""trace_id / span_id from the active OpenTelemetry span: present inside spans, absent otherwise, never imported."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+from support import ROOT
+
+from kafkalog import ConfigTypeError, KafkaHandler, KafkaLogConfig, _trace
+from kafkalog.transports import MemoryTransport
+
+sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+from opentelemetry import trace
+
+from .conftest import BOOTSTRAP
+
+
+@pytest.fixture
+def tracer() -> trace.Tracer:
+    return sdk_trace.TracerProvider().get_tracer("unit")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lookup() -> Iterator[None]:
+    _trace._get_current_span = None
+    yield
+    _trace._get_current_span = None
+
+
+def _events(make_handler: Callable[..., KafkaHandler], log_calls: Callable[[logging.Logger], None],
+            **options: object) -> list[dict]:
+    memory = MemoryTransport()
+    handler = make_handler(transport=memory, **options)
+    log = logging.Logger("trace")
+    log.addHandler(handler)
+    log_calls(log)
+    assert handler.flush(5)
+    return [json.loads(v) for v in memory.values()]
+
+
+class TestCurrentIds:
+    def test_ids_of_the_active_span_as_lowercase_hex(self, tracer: trace.Tracer) -> None:
+        """Inside a span: its trace id as 32 and its span id as 16 lowercase hex digits."""
+        with tracer.start_as_current_span("s") as span:
+            ids = _trace.current_ids()
+        context = span.get_span_context()
+        assert ids == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        assert ids is not None and ids[0] == ids[0].lower() and len(ids[0]) == 32 and len(ids[1]) == 16
+
+    def test_none_outside_a_span(self) -> None:
+        """No active span (the invalid default span): None."""
+        assert _trace.current_ids() is None
+
+    def test_none_when_the_tracer_raises(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A get_current_span that raises costs the ids, never the record."""
+
+        def broken() -> object:
+            raise RuntimeError("broken tracer")
+
+        monkeypatch.setattr(_trace, "_get_current_span", broken)
+        assert _trace.current_ids() is None
+
+    def test_none_when_opentelemetry_was_never_imported(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """opentelemetry.trace absent from sys.modules: None, without importing it."""
+        monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+        assert _trace.current_ids() is None
+        assert "opentelemetry.trace" not in sys.modules
+
+
+class TestRecords:
+    def test_records_in_a_span_carry_ids_others_do_not(self, make_handler: Callable[..., KafkaHandler],
+                                                       tracer: trace.Tracer) -> None:
+        """KafkaHandler: top-level trace_id/span_id inside a span, neither key outside."""
+
+        def calls(log: logging.Logger) -> None:
+            with tracer.start_as_current_span("s"):
+                log.info("in")
+            log.info("out")
+
+        inside, outside = _events(make_handler, calls)
+        assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16
+        assert "trace_id" not in outside and "span_id" not in outside
+
+    def test_trace_ids_false_leaves_them_out(self, make_handler: Callable[..., KafkaHandler],
+                                            tracer: trace.Tracer) -> None:
+        """trace_ids=False: no ids even inside a span."""
+
+        def calls(log: logging.Logger) -> None:
+            with tracer.start_as_current_span("s"):
+                log.info("in")
+
+        (event,) = _events(make_handler, calls, trace_ids=False)
+        assert "trace_id" not in event
+
+    def test_loguru_records_carry_ids(self, make_sink: Callable[..., object], tracer: trace.Tracer) -> None:
+        """KafkaSink: the same keys inside a span."""
+        loguru = pytest.importorskip("loguru")
+        memory = MemoryTransport()
+        sink = make_sink(transport=memory)
+        sink_id = loguru.logger.add(sink, format="{message}")
+        try:
+            with tracer.start_as_current_span("s") as span:
+                loguru.logger.info("in")
+        finally:
+            loguru.logger.remove(sink_id)
+        event = json.loads(memory.values()[0])
+        assert event["span_id"] == f"{span.get_span_context().span_id:016x}"
+
+    def test_trace_ids_must_be_a_bool(self) -> None:
+        """trace_ids="yes" raises at construction, naming the option."""
+        with pytest.raises(ConfigTypeError, match="trace_ids"):
+            KafkaLogConfig(bootstrap_servers=BOOTSTRAP, topic="t", trace_ids="yes")  # type: ignore[arg-type]
+
+
+def test_logging_never_imports_opentelemetry() -> None:
+    """In a fresh interpreter, importing kafkalog and logging through it imports no opentelemetry module."""
+    script = """
+import logging, sys
+import kafkalog
+from kafkalog.transports import MemoryTransport
+handler = kafkalog.KafkaHandler("127.0.0.1:9", "t", transport=MemoryTransport(), handle_sigterm=False)
+log = logging.getLogger("x"); log.addHandler(handler); log.warning("hello")
+assert handler.flush(5)
+print(sorted(m for m in sys.modules if m.startswith(("opentelemetry", "structlog"))))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True,
+                         timeout=60).stdout
+    assert out.strip() == "[]"
