@@ -151,7 +151,7 @@ class TestRecords:
 class TestPromises:
     def test_a_failure_is_counted_never_raised(self, make_processor: MakeProcessor,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-        """An error while building or queueing the record is counted as internal_error; the event dict is still passed on."""
+        """An error while building or queueing the record is counted as internal_error; the dict is passed on."""
         processor, _ = make_processor()
 
         def broken(*args: Any) -> Any:
