@@ -13,6 +13,8 @@ from typing import Any
 
 _MODULE = "opentelemetry.trace"
 _get_current_span: Callable[[], Any] | None = None
+_last: tuple[Any, tuple[str, str] | None] = (None, None)
+"""The last span context seen and its ids as text (one tuple, so threads swap it whole)."""
 
 
 def current_ids() -> tuple[str, str] | None:
@@ -27,10 +29,14 @@ def current_ids() -> tuple[str, str] | None:
         if get_span is None:  # still being imported by another thread
             return None
         _get_current_span = get_span
+    global _last
     try:
         context = get_span().get_span_context()
-        if not context.is_valid:
-            return None
-        return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+        last_context, last_ids = _last
+        if context is last_context:  # records of one span share its context object: format its ids once
+            return last_ids
+        ids = (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
+        _last = (context, ids)
+        return ids
     except Exception:  # a broken tracer must not cost the record
         return None

@@ -29,8 +29,10 @@ def tracer() -> Any:
 @pytest.fixture(autouse=True)
 def _fresh_lookup() -> Iterator[None]:
     _trace._get_current_span = None
+    _trace._last = (None, None)
     yield
     _trace._get_current_span = None
+    _trace._last = (None, None)
 
 
 def _events(make_handler: Callable[..., KafkaHandler], log_calls: Callable[[logging.Logger], None],
@@ -52,6 +54,17 @@ class TestCurrentIds:
         context = span.get_span_context()
         assert ids == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
         assert ids is not None and ids[0] == ids[0].lower() and len(ids[0]) == 32 and len(ids[1]) == 16
+
+    def test_each_span_gets_its_own_ids(self, tracer: Any) -> None:
+        """Ids formatted for one span are never handed out for the next one (the last span's ids are cached)."""
+        seen = []
+        for _ in range(3):
+            with tracer.start_as_current_span("s") as span:
+                seen.append((_trace.current_ids(), _trace.current_ids(), span.get_span_context()))
+            assert _trace.current_ids() is None
+        for first, again, context in seen:
+            assert first == again == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        assert len({first for first, _, _ in seen}) == 3
 
     def test_none_outside_a_span(self) -> None:
         """No active span (the invalid default span): None."""
