@@ -202,10 +202,12 @@ class RecordBuilder:
         self._finish(event)
         return event
 
-    def from_structlog(self, method_name: str, event_dict: Mapping[str, Any], created: float) -> Event:
+    def from_structlog(self, method_name: str, event_dict: Mapping[str, Any], created: float,
+                       logger_name: str | None = None) -> Event:
         """Event for a structlog event dict: ``event`` is the message, every other key a field (bound values,
         keyword arguments, ``structlog.contextvars``), except the keys structlog's own processors add for what
-        the record contract has a place for (``level``, ``logger``, ``exc_info``/``exception``, callsite keys)."""
+        the record contract has a place for (``level``, ``logger``, ``exc_info``/``exception``, callsite keys).
+        ``logger_name``: the wrapped logger's own name (a stdlib logger's), used when the event names none."""
         context = get_bound()
         fields = {**context, **event_dict} if context else dict(event_dict)
         pop = fields.pop
@@ -218,7 +220,7 @@ class RecordBuilder:
         level_name = level.lower() if isinstance(level, str) else _METHOD_LEVELS.get(method_name, method_name)
         action = pop("action", self.default_action)
         frame = _caller_frame() if "func_name" not in fields or "pathname" not in fields else None
-        logger = pop("logger", None)
+        logger = pop("logger", None) or logger_name
         if logger is None and frame is not None:
             logger = frame.f_globals.get("__name__")
         event: Event = {

@@ -69,7 +69,9 @@ class KafkaProcessor:
         try:
             if self._wanted(method_name, event_dict) and not intake.own_thread():
                 created = time.time()
-                intake.ship(intake.builder.from_structlog(method_name, event_dict, created), created)
+                name = getattr(logger, "name", None)
+                intake.ship(intake.builder.from_structlog(method_name, event_dict, created,
+                                                          name if isinstance(name, str) else None), created)
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a structlog event: {exc!r}")
         if self._drop_event is not None:

@@ -124,6 +124,17 @@ class TestRecords:
             == ("f", "/a.py", 9, "T", 42, "app.db")
         assert event["fields"] == {}
 
+    def test_logger_name_from_the_key_then_the_wrapped_logger(self, make_processor: MakeProcessor) -> None:
+        """``logger`` is the event's ``logger`` key, else the wrapped (stdlib) logger's name, else the module."""
+        import logging
+
+        processor, memory = make_processor()
+        std = logging.Logger("app.std")
+        processor(std, "info", {"event": "a", "logger": "app.key"})
+        processor(std, "info", {"event": "b"})
+        processor(structlog.ReturnLogger(), "info", {"event": "c"})
+        assert [e["logger"] for e in _events(processor, memory)] == ["app.key", "app.std", __name__]
+
     def test_passthrough_hands_on_the_same_dict_unchanged(self, make_processor: MakeProcessor) -> None:
         """The processor returns the event dict it was given, contents untouched, for the renderer after it."""
         processor, _ = make_processor()

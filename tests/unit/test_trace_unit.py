@@ -100,6 +100,24 @@ class TestRecords:
         assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16
         assert "trace_id" not in outside and "span_id" not in outside
 
+    @pytest.mark.parametrize("schema", ["ecs", "otlp"])
+    def test_other_schemas_map_the_ids(self, make_handler: Callable[..., KafkaHandler], tracer: Any,
+                                       schema: str) -> None:
+        """schema="ecs" writes trace.id/span.id, schema="otlp" the log record's traceId/spanId."""
+
+        def calls(log: logging.Logger) -> None:
+            with tracer.start_as_current_span("s") as span:
+                log.info("in")
+                calls.ids = (f"{span.get_span_context().trace_id:032x}",  # type: ignore[attr-defined]
+                             f"{span.get_span_context().span_id:016x}")
+
+        (doc,) = _events(make_handler, calls, schema=schema)
+        if schema == "ecs":
+            assert (doc["trace"]["id"], doc["span"]["id"]) == calls.ids  # type: ignore[attr-defined]
+        else:
+            record = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+            assert (record["traceId"], record["spanId"]) == calls.ids  # type: ignore[attr-defined]
+
     def test_trace_ids_false_leaves_them_out(self, make_handler: Callable[..., KafkaHandler],
                                             tracer: Any) -> None:
         """trace_ids=False: no ids even inside a span."""
