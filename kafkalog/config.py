@@ -122,9 +122,6 @@ class KafkaLogConfig:
         setter(self, "fixed_topic", fixed)
         setter(self, "topic_for", chooser)
         setter(self, "key_for", compile_key(self.key))
-        setter(self, "headers_for", compile_headers(self.headers))
-        if not isinstance(self.trace_ids, bool):
-            raise ConfigTypeError(f"trace_ids: expected True or False, got {self.trace_ids!r}")
         self._check_fields()
         self._check_numbers()
         if self.overflow not in OVERFLOW_POLICIES:
@@ -134,6 +131,7 @@ class KafkaLogConfig:
         if not isinstance(self.schema, str) or self.schema not in SCHEMAS:
             raise ConfigError(f"schema: {self.schema!r} is not one of {list(SCHEMAS)}")
         self._check_spool()
+        self._check_context()
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
@@ -172,6 +170,11 @@ class KafkaLogConfig:
                               "['drop_oldest', 'drop_newest']")
         if not isinstance(self.spool_fsync, bool):
             raise ConfigTypeError(f"spool_fsync: expected True or False, got {self.spool_fsync!r}")
+
+    def _check_context(self) -> None:
+        object.__setattr__(self, "headers_for", compile_headers(self.headers))
+        if not isinstance(self.trace_ids, bool):
+            raise ConfigTypeError(f"trace_ids: expected True or False, got {self.trace_ids!r}")
 
     def _check_numbers(self) -> None:
         _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)
