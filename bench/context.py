@@ -4,7 +4,8 @@ the plain handler in the same run.
     python bench/context.py [--quick]
 
 1. ``current_ids()`` alone, ns per call: OpenTelemetry not imported (``opentelemetry.trace`` absent from
-   ``sys.modules``), imported with no active span, and inside an active SDK span.
+   ``sys.modules``), imported with no active span, and inside an active SDK span. 1b: reading the bound context
+   (nothing bound; 5 values merged under 3 extras) and rendering two headers, alone.
 2. ``KafkaHandler.handle`` per call on the memory transport (build, encode, queue), 20,000 back-to-back calls: the
    plain handler (``trace_ids=False``, nothing bound: no lookup at all) against the default handler in each
    OpenTelemetry state, with 5 values bound (``kafkalog.bound``), and with two headers (one fixed, one template).
@@ -32,7 +33,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from schemas import _record, interleaved, rows
 
 import kafkalog
-from kafkalog import KafkaHandler, KafkaProcessor, _trace
+from kafkalog import KafkaHandler, KafkaLogConfig, KafkaProcessor, _trace
+from kafkalog.context import get_bound
 from kafkalog.transports import MemoryTransport
 
 TRACE_MODULE = "opentelemetry.trace"
@@ -64,6 +66,32 @@ def lookup_case(state: str) -> Callable[[int], float]:
             start = time.perf_counter()
             for _ in range(n):
                 current()
+            return (time.perf_counter() - start) / n * 1e9
+
+    return run
+
+
+def step_case(step: str) -> Callable[[int], float]:
+    """One per-record step alone: reading the context (nothing bound / 5 values bound, merged under 3 extras),
+    or rendering two headers (one fixed, one template)."""
+    extras = {"action": "pay", "order": "A-1", "amount": 12.5}
+    render = KafkaLogConfig(bootstrap_servers="127.0.0.1:9", topic="bench", transport="memory",
+                            handle_sigterm=False, headers={"app": "shop", "svc": "{service}"}).headers_for
+    event = {"type": "info", "service": "billing", "fields": extras}
+
+    def run(n: int) -> float:
+        with kafkalog.bound(**BOUND) if step == "context, 5 bound" else contextlib.nullcontext():
+            get = get_bound
+            fields = extras
+            start = time.perf_counter()
+            if step == "headers" and render is not None:
+                for _ in range(n):
+                    render(event)
+            else:
+                for _ in range(n):
+                    context = get()
+                    fields = {**context, **extras} if context else extras
+            del fields
             return (time.perf_counter() - start) / n * 1e9
 
     return run
@@ -130,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                           runs, n * 10)
     print("1. current_ids(): ns per call\n")
     print(table(["state", "ns median (min-max)", "vs absent"], rows(results, "OTel absent")) + "\n")
+    progress("steps")
+    results = interleaved({step: step_case(step) for step in ("context, none bound", "context, 5 bound", "headers")},
+                          runs, n * 10)
+    print("1b. the other per-record steps alone: ns per call\n")
+    print(table(["step", "ns median (min-max)", "vs none bound"], rows(results, "context, none bound")) + "\n")
     progress("handle()")
     cases = {
         "plain (trace_ids=False)": handle_case("absent", trace_ids=False),

@@ -17,6 +17,8 @@ UNKNOWN = "unknown"
 
 
 def _lookup(event: Event, path: tuple[str, ...]) -> Any:
+    if len(path) == 1:
+        return event.get(path[0]) if isinstance(event, dict) else None
     value: Any = event
     for name in path:
         if not isinstance(value, dict) or name not in value:
@@ -149,8 +151,14 @@ def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None
         return lambda event: constant
 
     def render(event: Event) -> Headers | None:
-        out = list(constant)
+        out = [*constant]
         for name, template, paths in templated:
+            if template == "{}":  # the usual "{key}": the value itself
+                value = _lookup(event, paths[0])
+                if value is not None and value != "":
+                    text = value if isinstance(value, str) else str(value)
+                    out.append((name, text.encode("utf-8", "backslashreplace")))
+                continue
             values = []
             for path in paths:
                 value = _lookup(event, path)
