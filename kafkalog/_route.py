@@ -88,6 +88,9 @@ def compile_key(key: object) -> Callable[[Event], bytes | None] | None:
         return call
     if not isinstance(key, str):
         raise ConfigTypeError(f"key: expected None, a field path or a callable, got {type(key).__name__}")
+    if "{" in key or "}" in key:  # a template, as for topics and headers: "{trace_id}", "{service}-{fields.user}"
+        render = _compile_template("key", key)
+        return lambda event: _to_key_bytes(render(event))
     if not _FIELD_PATH.match(key):
         raise ConfigError(f"key: {key!r} must be a record key (e.g. 'host') or a path such as 'fields.user_id'")
     path = tuple(key.split("."))
@@ -122,7 +125,7 @@ def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None
     else:
         items = [(name, f"{{{name}}}") for name in headers]
     fixed: list[tuple[str, bytes]] = []
-    templated: list[tuple[str, str, list[tuple[str, ...]]]] = []
+    templated: list[tuple[str, Callable[[Event], str | None]]] = []
     for name, value in items:
         if not isinstance(name, str) or not name:
             raise ConfigTypeError(f"headers: header names must be non-empty strings, got {name!r}")
@@ -132,16 +135,8 @@ def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None
         if not isinstance(value, str):
             raise ConfigTypeError(f"headers: the value of {name!r} must be a str (fixed or '{{template}}') or bytes, "
                                   f"got {type(value).__name__}")
-        names = _PLACEHOLDER.findall(value)
-        literal = _PLACEHOLDER.sub("", value)
-        if "{" in literal or "}" in literal:
-            raise ConfigError(f"headers: unbalanced braces in {name!r}: {value!r}")
-        for placeholder in names:
-            if not _FIELD_PATH.match(placeholder):
-                raise ConfigError(f"headers: placeholder {{{placeholder}}} of {name!r} must be a record key or a "
-                                  "fields.<name> path")
-        if names:
-            templated.append((name, _PLACEHOLDER.sub("{}", value), [tuple(p.split(".")) for p in names]))
+        if _PLACEHOLDER.search(value) or "{" in value or "}" in value:
+            templated.append((name, _compile_template(f"headers: {name!r}", value)))
         else:
             fixed.append((name, value.encode("utf-8")))
     if not fixed and not templated:
@@ -152,21 +147,44 @@ def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None
 
     def render(event: Event) -> Headers | None:
         out = [*constant]
-        for name, template, paths in templated:
-            if template == "{}":  # the usual "{key}": the value itself
-                value = _lookup(event, paths[0])
-                if value is not None and value != "":
-                    text = value if isinstance(value, str) else str(value)
-                    out.append((name, text.encode("utf-8", "backslashreplace")))
-                continue
-            values = []
-            for path in paths:
-                value = _lookup(event, path)
-                if value is None or value == "":
-                    break
-                values.append(value if isinstance(value, str) else str(value))
-            else:
-                out.append((name, template.format(*values).encode("utf-8", "backslashreplace")))
+        for name, template in templated:
+            text = template(event)
+            if text is not None:
+                out.append((name, text.encode("utf-8", "backslashreplace")))
         return tuple(out) or None
+
+    return render
+
+
+def _compile_template(what: str, template: str) -> Callable[[Event], str | None]:
+    """A key or header template: its text for a record, or None when a value it names is missing or empty."""
+    names = _PLACEHOLDER.findall(template)
+    literal = _PLACEHOLDER.sub("", template)
+    if "{" in literal or "}" in literal:
+        raise ConfigError(f"{what}: unbalanced braces in {template!r}")
+    for name in names:
+        if not _FIELD_PATH.match(name):
+            raise ConfigError(f"{what}: placeholder {{{name}}} must be a record key or a fields.<name> path")
+    paths = [tuple(name.split(".")) for name in names]
+    if template == f"{{{names[0]}}}" and len(names) == 1:  # the usual "{key}": the value itself
+        path = paths[0]
+
+        def value_of(event: Event) -> str | None:
+            value = _lookup(event, path)
+            if value is None or value == "":
+                return None
+            return value if isinstance(value, str) else str(value)
+
+        return value_of
+    form = _PLACEHOLDER.sub("{}", template)
+
+    def render(event: Event) -> str | None:
+        values = []
+        for path in paths:
+            value = _lookup(event, path)
+            if value is None or value == "":
+                return None
+            values.append(value if isinstance(value, str) else str(value))
+        return form.format(*values)
 
     return render
