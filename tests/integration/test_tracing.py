@@ -42,11 +42,13 @@ class TestTraceIds:
         assert len(in_parent["trace_id"]) == 32 and len(in_parent["span_id"]) == 16
         assert "trace_id" not in outside and "span_id" not in outside
 
-    def test_key_trace_id_keeps_each_trace_on_one_partition(self, kafka_bootstrap: str, make_topic) -> None:
+    @pytest.mark.parametrize("key", ["trace_id", "{trace_id}"])
+    def test_key_trace_id_keeps_each_trace_on_one_partition(self, kafka_bootstrap: str, make_topic,
+                                                            key: str) -> None:
         """Twelve traces logged interleaved into six partitions: each trace's records share one partition."""
         topic = make_topic(6)
         tracer = TracerProvider().get_tracer("tests")
-        handler = KafkaHandler(kafka_bootstrap, topic, key="trace_id", batch_max_records=7)
+        handler = KafkaHandler(kafka_bootstrap, topic, key=key, batch_max_records=7)
         log = isolated_logger("trace.key", handler)
         spans = [tracer.start_span(f"request-{n}") for n in range(12)]
         from opentelemetry import trace
