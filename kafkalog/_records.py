@@ -219,8 +219,12 @@ class RecordBuilder:
         level = pop("level", None)
         level_name = level.lower() if isinstance(level, str) else _METHOD_LEVELS.get(method_name, method_name)
         action = pop("action", self.default_action)
-        frame = _caller_frame() if "func_name" not in fields or "pathname" not in fields else None
-        logger = pop("logger", None) or logger_name
+        # CallsiteParameterAdder's keys, when present and of their type (a user's own process="x" stays a field)
+        func_name, pathname = _take(fields, "func_name", str), _take(fields, "pathname", str)
+        lineno, process = _take(fields, "lineno", int), _take(fields, "process", int)
+        thread_name = _take(fields, "thread_name", str)
+        frame = _caller_frame() if func_name is None or pathname is None or lineno is None else None
+        logger = _take(fields, "logger", str) or logger_name
         if logger is None and frame is not None:
             logger = frame.f_globals.get("__name__")
         event: Event = {
@@ -229,21 +233,35 @@ class RecordBuilder:
             "time": iso_utc(created),
             "msg": text,
             "fields": fields,
-            "funcName": pop("func_name", None) or (frame.f_code.co_name if frame is not None else ""),
-            "logger": logger if logger is None or isinstance(logger, str) else _safe_text(logger),
+            "funcName": func_name if func_name is not None else frame.f_code.co_name if frame is not None else "",
+            "logger": logger,
             "host": self.host,
-            "pid": pop("process", None) or os.getpid(),
-            "thread": pop("thread_name", None) or threading.current_thread().name,
-            "file": pop("pathname", None) or (frame.f_code.co_filename if frame is not None else ""),
-            "line": pop("lineno", None) or (frame.f_lineno if frame is not None else 0),
+            "pid": process if process is not None else os.getpid(),
+            "thread": thread_name if thread_name is not None else threading.current_thread().name,
+            "file": pathname if pathname is not None else frame.f_code.co_filename if frame is not None else "",
+            "line": lineno if lineno is not None else frame.f_lineno if frame is not None else 0,
         }
         exc_info = _exc_info(pop("exc_info", None))
         if exc_info is not None:
             event["exception"] = exception_info(*exc_info)
-        elif isinstance(fields.get("exception"), str):  # structlog's format_exc_info ran before us
-            event["exception"] = {"type": "", "message": "", "stack": pop("exception")}
+        else:  # structlog's format_exc_info ran before us: its text
+            stack = fields.get("exception")
+            if isinstance(stack, str) and stack.startswith(_TRACEBACK_STARTS):
+                event["exception"] = {"type": "", "message": "", "stack": pop("exception")}
         self._finish(event)
         return event
+
+
+_TRACEBACK_STARTS = ("Traceback (most recent call last):", "  + Exception Group Traceback")
+
+
+def _take(fields: dict[str, Any], key: str, kind: type) -> Any:
+    """Pop ``fields[key]`` if it is a ``kind`` (not a bool); None, and the field left alone, otherwise."""
+    value = fields.get(key)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        del fields[key]
+        return value
+    return None
 
 
 _METHOD_LEVELS = {"exception": "error", "warn": "warning", "msg": "info", "fatal": "critical"}

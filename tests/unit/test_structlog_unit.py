@@ -135,6 +135,15 @@ class TestRecords:
         processor(structlog.ReturnLogger(), "info", {"event": "c"})
         assert [e["logger"] for e in _events(processor, memory)] == ["app.key", "app.std", __name__]
 
+    def test_user_values_under_callsite_names_stay_fields(self, make_processor: MakeProcessor) -> None:
+        """A keyword argument named like a callsite key but of another type (process="billing") stays a field;
+        an ``exception`` text that is no traceback stays a field too."""
+        processor, memory = make_processor()
+        processor(None, "info", {"event": "x", "process": "billing", "lineno": "n/a", "exception": "timeout"})
+        (event,) = _events(processor, memory)
+        assert event["fields"] == {"process": "billing", "lineno": "n/a", "exception": "timeout"}
+        assert isinstance(event["pid"], int) and isinstance(event["line"], int) and "exception" not in event
+
     def test_passthrough_hands_on_the_same_dict_unchanged(self, make_processor: MakeProcessor) -> None:
         """The processor returns the event dict it was given, contents untouched, for the renderer after it."""
         processor, _ = make_processor()
