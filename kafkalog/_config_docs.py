@@ -38,8 +38,10 @@ SECTIONS: tuple[Section, ...] = (
                  '`"logs-{service}-{type}"`; or a callable `f(record_dict) -> str`. See '
                  '[Routing](#routing-topic-and-key).',
         "key": 'The Kafka message key. `None` sends no key. A string names a record key (`"host"`) or a '
-               '`fields.<name>` path (`"fields.user_id"`). A callable is `f(record_dict) -> str | bytes | None`. '
-               'Strings are encoded as UTF-8.',
+               '`fields.<name>` path (`"fields.user_id"`), or is a template of them (`"{trace_id}"`, '
+               '`"{service}-{fields.user_id}"`; a record missing any of its values gets no key). `key="trace_id"` '
+               'keeps each OpenTelemetry trace on one partition. A callable is '
+               '`f(record_dict) -> str | bytes | None`. Strings are encoded as UTF-8.',
         "transport": 'The client that sends records: `"kafka-python"`; `"confluent"` (needs '
                      "`pip install 'kafkalog[confluent]'`); `\"memory\"` (sends nothing: keeps every record in a "
                      'list in memory, without a bound, for tests); a transport object such as `MemoryTransport()`; '
@@ -157,6 +159,20 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
                        ssl_ca_file="/etc/kafka/ca.pem", compression="zstd", acks="all")
 ```""",
     ),
+    Section("Context, tracing and headers",
+            "See [context, tracing and record headers](context.md). Values bound with `kafkalog.bind()` / "
+            "`kafkalog.bound()` need no option: they land in `fields` of every record logged in their context.", {
+        "trace_ids": "Inside an active OpenTelemetry span, add its ids as the top-level keys `trace_id` (32 lowercase "
+                     "hex digits) and `span_id` (16). kafkalog never imports OpenTelemetry: without it, this costs "
+                     'one dictionary lookup per record. `False` turns the lookup off. Pair with `key="trace_id"` to '
+                     "keep each trace on one partition.",
+        "headers": "Kafka record headers. A mapping of header name to a fixed `str` (sent as UTF-8) or `bytes`, or "
+                   "to a template with `{placeholders}` naming record keys or `fields.<name>` paths "
+                   '(`{"service": "{service}", "trace_id": "{trace_id}", "producer": "kafkalog"}`); or a list of '
+                   'record keys / paths, each sent as a header of the same name (`["service", "trace_id"]`). A '
+                   "header whose template has no value in a record is left out of that record. `None` sends no "
+                   "headers and costs nothing.",
+    }),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "
                     "`sys.stderr`. See [operations](operations.md#error-reporting).",

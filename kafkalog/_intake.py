@@ -31,7 +31,7 @@ class Intake:
     def __init__(self, config: KafkaLogConfig) -> None:
         self.config = config
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
-                                     static_fields=config.static_fields)
+                                     static_fields=config.static_fields, trace_ids=config.trace_ids)
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
@@ -70,7 +70,10 @@ class Intake:
             return
         topic = config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
-        self.worker.put(Message(topic, key, data, int(created * 1000)), level)
+        if config.headers_for is None:
+            self.worker.put(Message(topic, key, data, int(created * 1000)), level)
+        else:
+            self.worker.put(Message(topic, key, data, int(created * 1000), config.headers_for(routing)), level)
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

@@ -21,6 +21,8 @@ from .typing import Message
 RECORD_OVERHEAD = 256
 """Bytes charged per queued record on top of its key and value: the Python objects that hold it (measured ~250 B),
 so queue_max_bytes bounds the memory the queue really takes."""
+HEADER_OVERHEAD = 140
+"""Bytes charged per record header on top of its name and value: its tuple, str and bytes objects (measured ~138 B)."""
 
 
 class Ledger:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from . import _lifecycle as lifecycle
-from ._queue import RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
+from ._queue import HEADER_OVERHEAD, RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
 from ._report import ErrorReporter
 from ._sender import Sender
 from ._stats import Stats
@@ -100,6 +100,8 @@ class Worker:
         if self._thread is None:
             self._start_thread()
         size = len(message.value) + (len(message.key) if message.key else 0) + RECORD_OVERHEAD
+        if message.headers:
+            size += sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in message.headers)
         reason = self._queue.put(message, size, level)
         if reason:
             self._report_drop(reason)

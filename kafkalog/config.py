@@ -16,7 +16,7 @@ from ._client_options import check as check_client_options
 from ._encode import dumps
 from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
-from ._route import compile_key, compile_topic
+from ._route import Headers, compile_headers, compile_key, compile_topic
 from ._secrets import MASK, masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
 from .transports._registry import TransportSpec, resolve_transport
@@ -103,6 +103,9 @@ class KafkaLogConfig:
     spool_segment_bytes: int = 16 * 1024 * 1024
     spool_full_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
     spool_fsync: bool = False
+    # context, tracing and record headers (docs/context.md)
+    trace_ids: bool = True
+    headers: Mapping[str, str | bytes] | Sequence[str] | None = None
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -124,6 +127,7 @@ class KafkaLogConfig:
     fixed_topic: str | None = field(init=False)
     topic_for: Callable[[Event], str] = field(init=False)
     key_for: Callable[[Event], bytes | None] | None = field(init=False)
+    headers_for: Callable[[Event], Headers | None] | None = field(init=False)
     transport_spec: TransportSpec = field(init=False)
     transport_settings: Mapping[str, Any] = field(init=False)
     client_options: ClientOptions = field(init=False)
@@ -147,6 +151,7 @@ class KafkaLogConfig:
         if not isinstance(self.schema, str) or self.schema not in SCHEMAS:
             raise ConfigError(f"schema: {self.schema!r} is not one of {list(SCHEMAS)}")
         self._check_spool()
+        self._check_context()
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
@@ -190,6 +195,11 @@ class KafkaLogConfig:
                               "['drop_oldest', 'drop_newest']")
         if not isinstance(self.spool_fsync, bool):
             raise ConfigTypeError(f"spool_fsync: expected True or False, got {self.spool_fsync!r}")
+
+    def _check_context(self) -> None:
+        object.__setattr__(self, "headers_for", compile_headers(self.headers))
+        if not isinstance(self.trace_ids, bool):
+            raise ConfigTypeError(f"trace_ids: expected True or False, got {self.trace_ids!r}")
 
     def _check_numbers(self) -> None:
         _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)
