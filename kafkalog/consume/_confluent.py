@@ -1,0 +1,140 @@
+"""The confluent-kafka reader (``--client confluent``): librdkafka fetches and decodes in C, so it reads faster.
+
+Manual assignment, as the kafka-python reader: a ``--group`` only remembers positions, it is never joined.
+librdkafka insists on a ``group.id`` even then; without ``--group`` one is set that nothing commits to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from .._secrets import scrub
+from .reader import ConsumeError, Message, ReaderSettings
+
+DEFAULTS: dict[str, Any] = {
+    "fetch.wait.max.ms": 200,
+    "client.id": "kafkalog-consume",
+    "queued.max.messages.kbytes": 256 * 1024,
+    "fetch.max.bytes": 64 * 1024 * 1024,
+    "max.partition.fetch.bytes": 8 * 1024 * 1024,
+}
+OWNED = ("bootstrap.servers", "group.id", "enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof",
+         "allow.auto.create.topics", "error_cb")
+BATCH = 10_000
+NO_GROUP = "kafkalog-consume-unused"
+_NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: nothing committed, no answer
+
+
+class ConfluentReader:
+    def __init__(self, settings: ReaderSettings) -> None:
+        self._settings = settings
+        owned = sorted(k for k in settings.client_config if k in OWNED)
+        if owned:
+            raise ConsumeError(f"consumer config: {owned} cannot be set there (kafkalog consume sets them)")
+        self._fatal: str | None = None
+        with self._errors("creating the consumer"):
+            from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+            self._tp = TopicPartition
+            self._eof = KafkaError._PARTITION_EOF
+            self._auth = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)
+            self._consumer = Consumer({
+                **DEFAULTS, **settings.client_config, "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": settings.group or NO_GROUP, "enable.auto.commit": False,
+                "enable.auto.offset.store": False, "enable.partition.eof": True,
+                "allow.auto.create.topics": False, "error_cb": self._on_error})
+        self._next: dict[int, int] = {}
+
+    def _on_error(self, error: Any) -> None:
+        # librdkafka retries connection trouble by itself; only what it cannot get past ends the run
+        if error.fatal() or error.code() in self._auth:
+            self._fatal = scrub(str(error), self._settings.secrets)
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except ConsumeError:
+            raise
+        except ImportError:
+            raise ConsumeError("--client confluent needs confluent-kafka: pip install 'kafkalog[confluent]'") from None
+        except Exception as exc:  # KafkaException and friends: each ends the run with its text
+            text = scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
+            raise ConsumeError(f"{doing}: {text}") from None
+        if self._fatal is not None:
+            raise ConsumeError(f"{doing}: {self._fatal}")
+
+    def open(self) -> dict[int, int]:
+        topic, timeout = self._settings.topic, self._settings.timeout
+        deadline = time.monotonic() + timeout
+        with self._errors(f"reading topic {topic!r}"):
+            while True:
+                meta = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+                if meta is not None and meta.error is None and meta.partitions:
+                    break
+                if time.monotonic() >= deadline or self._fatal is not None:
+                    raise ConsumeError(f"topic {topic!r} not found (or not authorized) at "
+                                       f"{self._settings.bootstrap_servers}")
+                time.sleep(0.2)
+            ids = sorted(meta.partitions)
+            start = self._settings.start
+            marks = {p: self._consumer.get_watermark_offsets(self._tp(topic, p), timeout=timeout) for p in ids}
+            at_time: dict[int, int | None] = dict.fromkeys(ids)
+            if start.kind == "time":
+                found = self._consumer.offsets_for_times([self._tp(topic, p, start.value) for p in ids],
+                                                         timeout=timeout)
+                at_time = {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+            committed: dict[int, int] = {}
+            if self._settings.group is not None:
+                for tp in self._consumer.committed([self._tp(topic, p) for p in ids], timeout=timeout):
+                    if tp.offset >= 0:
+                        committed[tp.partition] = tp.offset
+            for p in ids:
+                low, high = marks[p]
+                self._next[p] = committed.get(p, start.resolve(low, high, at_time[p]))
+            self._consumer.assign([self._tp(topic, p, self._next[p]) for p in ids])
+            return {p: int(marks[p][1]) for p in ids}
+
+    def poll(self, timeout: float) -> Sequence[Message]:
+        with self._errors("reading"):
+            batch = self._consumer.consume(BATCH, timeout)
+        out: list[Message] = []
+        append = out.append
+        nexts = self._next
+        for m in batch:
+            error = m.error()
+            partition: int = m.partition()  # type: ignore[assignment]  # never None on a consumed message
+            offset: int = m.offset()  # type: ignore[assignment]
+            if error is not None:
+                if error.code() == self._eof:
+                    nexts[partition] = max(nexts[partition], offset)
+                    continue
+                if error.fatal() or not error.retriable():
+                    raise ConsumeError(f"reading: {scrub(str(error), self._settings.secrets)}")
+                continue
+            append(Message(partition, offset, m.timestamp()[1], m.key(), m.value()))
+            nexts[partition] = offset + 1
+        return out
+
+    def position(self, partition: int) -> int:
+        return self._next[partition]
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        if not offsets:
+            return
+        topic = self._settings.topic
+        with self._errors(f"committing offsets for group {self._settings.group!r}"):
+            answer = self._consumer.commit(offsets=[self._tp(topic, p, o) for p, o in offsets.items()],
+                                           asynchronous=False)
+            failed = [tp for tp in answer or () if tp.error is not None]
+            if failed:
+                raise ConsumeError(f"committing offsets for group {self._settings.group!r}: {failed[0].error}")
+
+    def close(self) -> None:
+        try:
+            self._consumer.close()
+        except Exception:
+            pass  # closing after an error: nothing left to save
