@@ -34,6 +34,19 @@ class SessionResult:
     reason: str = ""
 
 
+def write_all(out: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` and flush. A signal that arrives while a pipe is full makes ``write`` return having
+    written part of it (even through ``BufferedWriter``): the rest is written here, so no line is ever cut."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        if written is None:  # a non-blocking stream that is full: wait for it in flush
+            out.flush()
+            continue
+        view = view[written:]
+    out.flush()
+
+
 class Session:
     """One ``kafkalog consume`` run writing to ``out`` (a binary stream: ``sys.stdout.buffer``)."""
 
@@ -105,8 +118,7 @@ class Session:
                     break
             if chunks:
                 try:
-                    self.out.write(b"".join(chunks))
-                    self.out.flush()
+                    write_all(self.out, b"".join(chunks))
                 except BrokenPipeError:
                     result.reason = "closed_pipe"
                     return
