@@ -100,7 +100,11 @@ class ConfluentReader:
 
     def poll(self, timeout: float) -> Sequence[Message]:
         with self._errors("reading"):
-            batch = self._consumer.consume(BATCH, timeout)
+            # consume() waits for a full batch or the timeout: take what is queued, and wait for one if nothing is
+            batch = self._consumer.consume(BATCH, 0)
+            if not batch:
+                first = self._consumer.poll(timeout)
+                batch = [first, *self._consumer.consume(BATCH, 0)] if first is not None else []
         out: list[Message] = []
         append = out.append
         nexts = self._next

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from .pretty import PrettyFormat
 from .reader import Message
-from .view import View
+from .view import View, decode_text, json_object
 
 FORMATS = ("pretty", "ndjson", "raw")
 
@@ -35,23 +35,22 @@ class NdjsonFormat:
     becomes ``{"raw": <text>, "_kafka": {topic, partition, offset, timestamp, key}}``, never dropped. ``meta``
     adds ``_kafka`` to every object."""
 
-    needs_view = True
+    needs_view = False  # it needs to know only whether the value is a JSON object
 
     def __init__(self, topic: str, *, meta: bool = False) -> None:
         self.topic = topic
         self.meta = meta
 
     def line(self, message: Message, view: View | None) -> bytes:
-        assert view is not None
-        if view.kind == "raw":
-            text = None if message.value is None else view.text
-            return _dumps({"raw": text, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
         value = message.value
-        assert value is not None
+        record = json_object(value) if view is None else (view.record if view.kind != "raw" else None)
+        if record is None or value is None:
+            text = None if value is None else decode_text(value)
+            return _dumps({"raw": text, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
         if self.meta:
-            return _dumps({**view.record, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
+            return _dumps({**record, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
         if b"\n" in value or b"\r" in value:
-            return _dumps(view.record) + b"\n"
+            return _dumps(record) + b"\n"
         return value + b"\n"
 
 

@@ -27,7 +27,7 @@ def _json_loads() -> Callable[[bytes], Any]:
 loads = _json_loads()
 
 
-@dataclass
+@dataclass(slots=True)
 class View:
     """One value as a log record. For ``json`` and ``raw`` only ``kind``, ``record`` and ``text`` are set."""
 
@@ -76,6 +76,17 @@ def _path(obj: Mapping[str, Any], key: str) -> tuple[bool, Any]:
 
 def decode_text(value: bytes | None) -> str:
     return "" if value is None else value.decode("utf-8", "backslashreplace")
+
+
+def json_object(value: bytes | None) -> dict[str, Any] | None:
+    """The value as a JSON object, or None when it is not one (the check ``ndjson`` needs, without a view)."""
+    if not value:
+        return None
+    try:
+        record = loads(value)
+    except (ValueError, TypeError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def parse(value: bytes | None) -> View:
