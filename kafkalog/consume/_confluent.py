@@ -6,6 +6,7 @@ librdkafka insists on a ``group.id`` even then; without ``--group`` one is set t
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,13 @@ NO_GROUP = "kafkalog-consume-unused"
 _NO_OFFSET = -1001  # librdkafka's OFFSET_INVALID: nothing committed, no answer
 
 
+def _quiet_logger() -> logging.Logger:
+    log = logging.getLogger("kafkalog.consume.librdkafka")
+    log.propagate = False
+    log.addHandler(logging.NullHandler())
+    return log
+
+
 class ConfluentReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
@@ -35,6 +43,7 @@ class ConfluentReader:
         if owned:
             raise ConsumeError(f"consumer config: {owned} cannot be set there (kafkalog consume sets them)")
         self._fatal: str | None = None
+        self._last_error: str | None = None
         with self._errors("creating the consumer"):
             from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -45,13 +54,17 @@ class ConfluentReader:
                 **DEFAULTS, **settings.client_config, "bootstrap.servers": settings.bootstrap_servers,
                 "group.id": settings.group or NO_GROUP, "enable.auto.commit": False,
                 "enable.auto.offset.store": False, "enable.partition.eof": True,
-                "allow.auto.create.topics": False, "error_cb": self._on_error})
+                "allow.auto.create.topics": False, "error_cb": self._on_error,
+                # librdkafka's own log lines go to a logger, not straight to stderr: errors end the run instead
+                "logger": _quiet_logger()})
         self._next: dict[int, int] = {}
 
     def _on_error(self, error: Any) -> None:
         # librdkafka retries connection trouble by itself; only what it cannot get past ends the run
+        text = scrub(error.str(), self._settings.secrets)
+        self._last_error = text
         if error.fatal() or error.code() in self._auth:
-            self._fatal = scrub(str(error), self._settings.secrets)
+            self._fatal = text
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -62,7 +75,7 @@ class ConfluentReader:
         except ImportError:
             raise ConsumeError("--client confluent needs confluent-kafka: pip install 'kafkalog[confluent]'") from None
         except Exception as exc:  # KafkaException and friends: each ends the run with its text
-            text = scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
+            text = self._fatal or scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
             raise ConsumeError(f"{doing}: {text}") from None
         if self._fatal is not None:
             raise ConsumeError(f"{doing}: {self._fatal}")
@@ -76,8 +89,9 @@ class ConfluentReader:
                 if meta is not None and meta.error is None and meta.partitions:
                     break
                 if time.monotonic() >= deadline or self._fatal is not None:
+                    why = f" ({self._last_error})" if self._last_error else ""
                     raise ConsumeError(f"topic {topic!r} not found (or not authorized) at "
-                                       f"{self._settings.bootstrap_servers}")
+                                       f"{self._settings.bootstrap_servers}{why}")
                 time.sleep(0.2)
             ids = sorted(meta.partitions)
             start = self._settings.start
