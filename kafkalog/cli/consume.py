@@ -150,11 +150,13 @@ def run(args: argparse.Namespace) -> int:
 
     session = Session(options, sys.stdout.buffer)
     previous: dict[int, Any] = {}
+    signalled: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signalled:
+            os._exit(128 + signum)  # a second signal: at once, nothing more written or committed
+        signalled.append(signum)
         session.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)  # a second signal acts at once
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, on_signal)

@@ -108,7 +108,8 @@ class ConfluentReader:
                         committed[tp.partition] = tp.offset
             for p in ids:
                 low, high = marks[p]
-                self._next[p] = committed.get(p, start.resolve(low, high, at_time[p]))
+                self._next[p] = (min(max(committed[p], low), high) if p in committed  # retention may have
+                                 else start.resolve(low, high, at_time[p]))  # removed what the group had reached
             self._consumer.assign([self._tp(topic, p, self._next[p]) for p in ids])
             return {p: int(marks[p][1]) for p in ids}
 

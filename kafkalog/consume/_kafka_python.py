@@ -78,8 +78,9 @@ class KafkaPythonReader:
                 committed = (self._consumer.committed(tp, timeout_ms=timeout_ms)
                              if self._settings.group is not None else None)
                 found = at_time.get(tp)
-                offset = committed if committed is not None else start.resolve(
-                    int(begin[tp]), int(end[tp]), None if found is None else int(found.offset))
+                low, high = int(begin[tp]), int(end[tp])
+                offset = (min(max(committed, low), high) if committed is not None
+                          else start.resolve(low, high, None if found is None else int(found.offset)))
                 self._consumer.seek(tp, offset)
             return {tp.partition: int(end[tp]) for tp in tps}
 

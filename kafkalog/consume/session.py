@@ -73,15 +73,11 @@ class Session:
             self._run(reader, ends, done, result)
         finally:
             try:
-                if options.group is not None and not self._stopping_by_error(result):
+                if options.group is not None and result.reason:  # no reason: an error is on its way out
                     self._commit(reader, done, result, force=True)
             finally:
                 reader.close()
         return result
-
-    @staticmethod
-    def _stopping_by_error(result: SessionResult) -> bool:
-        return not result.reason
 
     def _run(self, reader: Reader, ends: Mapping[int, int], done: dict[int, int], result: SessionResult) -> None:
         options = self.options
