@@ -120,23 +120,23 @@ class ConfluentReader:
             if not batch:
                 first = self._consumer.poll(timeout)
                 batch = [first, *self._consumer.consume(BATCH, 0)] if first is not None else []
-        out: list[Message] = []
-        append = out.append
-        nexts = self._next
+        out = [Message(m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value())  # type: ignore[arg-type]
+               for m in batch if m.error() is None]
+        self._next.update({m.partition: m.offset + 1 for m in out})
+        if len(out) != len(batch):
+            self._errors_in(batch)
+        return out
+
+    def _errors_in(self, batch: Sequence[Any]) -> None:
+        """End-of-partition events move the position (past any gap at the end); real errors end the run."""
         for m in batch:
             error = m.error()
-            partition: int = m.partition()  # type: ignore[assignment]  # never None on a consumed message
-            offset: int = m.offset()  # type: ignore[assignment]
-            if error is not None:
-                if error.code() == self._eof:
-                    nexts[partition] = max(nexts[partition], offset)
-                    continue
-                if error.fatal() or not error.retriable():
-                    raise ConsumeError(f"reading: {scrub(str(error), self._settings.secrets)}")
+            if error is None:
                 continue
-            append(Message(partition, offset, m.timestamp()[1], m.key(), m.value()))
-            nexts[partition] = offset + 1
-        return out
+            if error.code() == self._eof:
+                self._next[m.partition()] = max(self._next[m.partition()], m.offset())
+            elif error.fatal() or not error.retriable():
+                raise ConsumeError(f"reading: {scrub(str(error), self._settings.secrets)}")
 
     def position(self, partition: int) -> int:
         return self._next[partition]

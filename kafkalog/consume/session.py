@@ -96,22 +96,26 @@ class Session:
                 return
             messages = reader.poll(POLL_SECONDS)
             chunks: list[bytes] = []
+            append = chunks.append
             handled: dict[int, int] = {}
             reached_limit = False
+            written = result.written
             for message in messages:
-                if not follow and message.offset >= ends[message.partition]:
+                partition, offset = message.partition, message.offset
+                if not follow and offset >= ends[partition]:
                     continue  # written after the run started: not part of "up to the end"
-                result.read += 1
                 view = parse(message.value) if need_view else None
                 if view is None or filters(view):
-                    chunks.append(fmt.line(message, view))
-                    result.written += 1
+                    append(fmt.line(message, view))
+                    written += 1
                     if view is not None and not view.is_log:
                         result.not_records += 1
-                handled[message.partition] = message.offset + 1
-                if limit is not None and result.written >= limit:
+                handled[partition] = offset + 1
+                if limit is not None and written >= limit:
                     reached_limit = True
                     break
+            result.read += len(messages)
+            result.written = written
             if chunks:
                 try:
                     write_all(self.out, b"".join(chunks))
