@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -21,6 +22,8 @@ LOGGER_COLOR, FIELD_COLOR, STACK_COLOR, RAW_COLOR = "\x1b[34m", "\x1b[2m", "\x1b
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
 _CONTROL_ALL = {**_CONTROL, 0x0A: "\\n"}
+_HAS_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_HAS_CONTROL_OR_NEWLINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def use_color(choice: str, stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
@@ -40,7 +43,9 @@ def use_color(choice: str, stream: TextIO, environ: Mapping[str, str] | None = N
 
 def safe(text: str, *, one_line: bool = False) -> str:
     """``text`` without terminal control characters (tabs and, unless ``one_line``, newlines kept)."""
-    return text.translate(_CONTROL_ALL if one_line else _CONTROL)
+    if one_line:
+        return text.translate(_CONTROL_ALL) if _HAS_CONTROL_OR_NEWLINE.search(text) else text
+    return text.translate(_CONTROL) if _HAS_CONTROL.search(text) else text
 
 
 def _short_time(text: str | None, timestamp_ms: int) -> str:
