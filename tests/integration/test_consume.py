@@ -204,6 +204,29 @@ def test_group_commits_only_what_was_written(kafka_bootstrap: str, topic: str, c
     assert (again.returncode, again.stdout) == (0, "")  # all committed
 
 
+def test_group_after_sigkill_loses_nothing(kafka_bootstrap: str, topic: str) -> None:
+    """Killed outright mid-way: the next run may repeat records (the last commit interval), never skips one."""
+    total = 30_000
+    ship(kafka_bootstrap, topic, total)
+    group = f"g-{topic}"
+    proc = start_consume(kafka_bootstrap, topic, "--group", group, "-o", "ndjson")
+    try:
+        assert proc.stdout is not None
+        first = [json.loads(proc.stdout.readline()) for _ in range(100)]
+        proc.kill()
+        out, _ = finish(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    first += [json.loads(line) for line in out.splitlines() if line.endswith("}")]  # the last line may be cut
+    assert len(first) < total
+    second = consume(kafka_bootstrap, topic, "--group", group, "-o", "ndjson")
+    assert second.returncode == 0, second.stderr
+    check = check_sequence(seqs(first) + seqs(ndjson(second.stdout)), total)
+    assert not check.lost, check.summary()
+
+
 def test_group_with_max_records_resumes_after_the_last_written(kafka_bootstrap: str, topic: str) -> None:
     ship(kafka_bootstrap, topic, 50)
     group = f"g-{topic}"
@@ -222,6 +245,34 @@ def test_closed_pipe_ends_quietly_with_exit_0(kafka_bootstrap: str, topic: str) 
     result = subprocess.run(["bash", "-c", cmd], check=False, capture_output=True, text=True, timeout=90, cwd=ROOT)
     assert (result.returncode, result.stderr) == (0, "")
     assert seqs(ndjson(result.stdout)) == [0, 1, 2]
+
+
+def test_follow_into_head_ends_quietly_at_the_next_record(kafka_bootstrap: str, topic: str) -> None:
+    """``--follow | head -n 1``: small writes, so the closed pipe shows at a flush with the data still buffered;
+    the command must still end with 0 and nothing on stderr (no "Exception ignored" at exit)."""
+    ship(kafka_bootstrap, topic, 1)
+    cmd = (f"set -o pipefail; PYTHONPATH={ROOT} {sys.executable} -m kafkalog consume -b {kafka_bootstrap} "
+           f"-t {topic} --follow -o ndjson | head -n 1")
+    proc = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["fields"]["seq"] == 0
+        more = iter(range(1, 1000))
+
+        def ended() -> bool:
+            if proc.poll() is not None:
+                return True
+            ship(kafka_bootstrap, topic, 1, start=next(more))  # each one makes the command write again
+            return False
+
+        wait_until(ended, 60, "consume --follow did not end after head closed the pipe")
+        _, err = finish(proc)
+        assert (proc.returncode, err) == (0, "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.parametrize("schema", ["ecs", "otlp"])
