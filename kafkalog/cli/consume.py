@@ -15,19 +15,6 @@ HELP = "read log records from a topic (pretty, ndjson or raw)"
 PASSWORD_ENV = "KAFKALOG_SASL_PASSWORD"
 KEY_PASSWORD_ENV = "KAFKALOG_SSL_KEY_PASSWORD"
 
-# the security flags in each client's option names
-_SECURITY_NAMES = {
-    "kafka-python": {"security_protocol": "security_protocol", "sasl_mechanism": "sasl_mechanism",
-                     "sasl_username": "sasl_plain_username", "password": "sasl_plain_password",
-                     "ssl_cafile": "ssl_cafile", "ssl_certfile": "ssl_certfile", "ssl_keyfile": "ssl_keyfile",
-                     "key_password": "ssl_password"},
-    "confluent": {"security_protocol": "security.protocol", "sasl_mechanism": "sasl.mechanism",
-                  "sasl_username": "sasl.username", "password": "sasl.password",
-                  "ssl_cafile": "ssl.ca.location", "ssl_certfile": "ssl.certificate.location",
-                  "ssl_keyfile": "ssl.key.location", "key_password": "ssl.key.password"},
-}
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "consume", help=HELP, description="Read log records from a topic and write them to stdout. Without "
@@ -86,6 +73,7 @@ def _option_value(text: str) -> Any:
 
 def client_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
     """The consumer options: the file, then -X, then the security flags (and the passwords from the env)."""
+    from kafkalog.consume.security import security_config
     from kafkalog.errors import ConfigError
 
     config: dict[str, Any] = {}
@@ -101,18 +89,14 @@ def client_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str
     for item in args.options:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"-X: expected KEY=VALUE, got {key.strip() or item!r}")
+            raise ConfigError("-X: expected KEY=VALUE (one had no '=' or no key; its text is not shown, it may be "
+                              "a secret)")
         config[key.strip()] = _option_value(value)
-    names = _SECURITY_NAMES[args.client]
-    for flag in ("security_protocol", "sasl_mechanism", "sasl_username", "ssl_cafile", "ssl_certfile",
-                 "ssl_keyfile"):
-        value = getattr(args, flag)
-        if value is not None:
-            config[names[flag]] = value
-    if environ.get(PASSWORD_ENV):
-        config[names["password"]] = environ[PASSWORD_ENV]
-    if environ.get(KEY_PASSWORD_ENV):
-        config[names["key_password"]] = environ[KEY_PASSWORD_ENV]
+    config.update(security_config(
+        args.client, security_protocol=args.security_protocol, sasl_mechanism=args.sasl_mechanism,
+        sasl_username=args.sasl_username, sasl_password=environ.get(PASSWORD_ENV) or None,
+        ssl_cafile=args.ssl_cafile, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+        ssl_key_password=environ.get(KEY_PASSWORD_ENV) or None))
     return config
 
 
