@@ -3,7 +3,8 @@
 One job per module: :mod:`.positions` (where to start), :mod:`.reader` (the client interface) with one module per
 client (:mod:`._kafka_python`, :mod:`._confluent`), :mod:`.view` (what a stored value says: kafkalog, ECS, OTLP or
 raw), :mod:`.filters`, :mod:`.output` and :mod:`.pretty` (the output formats), :mod:`.security` (the security
-flags in each client's names), and :mod:`.session` (the loop that reads, filters, writes, flushes and commits). Nothing here is imported by ``import kafkalog``.
+flags in each client's names), and :mod:`.session` (the loop that reads, filters, writes, flushes and commits).
+Nothing here is imported by ``import kafkalog``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from .clients import open_reader
 from .options import ConsumeOptions
 from .output import make_format
-from .reader import Reader
+from .reader import ConsumeError, Reader
 from .view import parse
 
 POLL_SECONDS = 0.25
@@ -87,6 +87,7 @@ class Session:
         follow = options.follow
         limit = options.max_records
         pending = {p for p, end in ends.items() if reader.position(p) < end}
+        last_progress = time.monotonic()
         while True:
             if self._stopping:
                 result.reason = "stopped"
@@ -95,6 +96,11 @@ class Session:
                 result.reason = "end"
                 return
             messages = reader.poll(POLL_SECONDS)
+            if messages:
+                last_progress = time.monotonic()
+            elif not follow and time.monotonic() - last_progress > options.timeout:
+                raise ConsumeError(f"nothing read for {options.timeout:g} s before the end of the topic "
+                                   f"(partitions {sorted(pending)}): is the broker reachable?")
             chunks: list[bytes] = []
             append = chunks.append
             handled: dict[int, int] = {}

@@ -320,3 +320,17 @@ def test_security_flags_in_each_clients_names_and_passwords_from_the_environment
     with pytest.raises(ConfigError, match="-X: expected KEY=VALUE") as info:
         client_config(build_parser().parse_args([*argv[:5], "-X", "=hunter2"]), {})
     assert "hunter2" not in str(info.value)
+
+
+class _Stuck(FakeReader):
+    def poll(self, timeout: float) -> Sequence[Message]:
+        return []  # a broker that stopped answering
+
+
+def test_session_without_follow_gives_up_when_nothing_comes_before_the_end() -> None:
+    from kafkalog.consume import ConsumeError
+
+    reader = _Stuck({0: [b"a"]})
+    with pytest.raises(ConsumeError, match=r"nothing read for 0.5 s before the end of the topic \(partitions \[0\]\)"):
+        Session(ConsumeOptions("b:9", "t", timeout=0.5), io.BytesIO(), reader).run()
+    assert reader.closed
