@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
     conn.add_argument("--ssl-certfile", metavar="FILE")
     conn.add_argument("--ssl-keyfile", metavar="FILE", help=f"its password, if any, from ${KEY_PASSWORD_ENV}")
     conn.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                      help="for finding the topic, offsets and commits (default 30)")
+                      help="for finding the topic, offsets and commits, and without --follow for records before the "
+                           "end (default 30)")
     p.set_defaults(command="consume")
 
 
