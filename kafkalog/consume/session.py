@@ -29,7 +29,7 @@ class SessionResult:
 
     read: int = 0
     written: int = 0
-    not_records: int = 0  # values written that are not log records (shown raw)
+    not_records: int = 0  # values written that are not log records (counted where values are parsed)
     committed: int = 0  # commits made
     reason: str = ""
 
