@@ -25,6 +25,7 @@ from ..typing import Message
 __all__ = ["RecordCapture", "capture_records"]
 
 _DEFAULT_TIMEOUT = 5.0
+_SEAM = "resolve_transport"  # what KafkaLogConfig calls to turn its transport option into a TransportSpec
 
 
 class RecordCapture:
@@ -48,21 +49,20 @@ class RecordCapture:
         with self._lock:
             if self._original is not None:
                 raise RuntimeError("this RecordCapture is already active")
-            self._original = config.resolve_transport
-            original = self._original
+            self._original = original = getattr(config, _SEAM)
 
             def resolve(transport: object) -> TransportSpec:
                 spec: TransportSpec = original(transport)  # the transport's own option checks still run
                 return dataclasses.replace(spec, factory=self._factory, client_modules=())
 
-            config.resolve_transport = resolve
+            setattr(config, _SEAM, resolve)
         return self
 
     def stop(self) -> None:
         """Stop capturing new handlers and sinks (those already made keep shipping here until closed)."""
         with self._lock:
             if self._original is not None:
-                config.resolve_transport = self._original
+                setattr(config, _SEAM, self._original)
                 self._original = None
 
     def __enter__(self) -> RecordCapture:
