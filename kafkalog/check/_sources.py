@@ -123,7 +123,8 @@ def handlers_in_file(path: str | Path) -> list[HandlerOptions]:
         head = path.read_text(encoding="utf-8").lstrip()[:1]
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
-    is_ini = path.suffix.lower() in _INI_SUFFIXES or (path.suffix.lower() not in _YAML_SUFFIXES and head == "[")
+    suffix = path.suffix.lower()
+    is_ini = suffix in _INI_SUFFIXES or (suffix not in (*_YAML_SUFFIXES, ".json") and head == "[")
     found = _from_file_config(path) if is_ini else _from_dict_config(path)
     if not found:
         kind = "fileConfig" if is_ini else "dictConfig"
