@@ -119,7 +119,8 @@ def kafka_capture() -> Iterator[RecordCapture]:
     """Every KafkaHandler and KafkaSink made during the test ships into memory instead of to Kafka.
 
     ``kafka_capture.records()`` are the JSON objects that would have been sent (``messages()`` the raw messages
-    with topic and key). Options are still checked; no broker is needed.
+    with topic and key). Options are still checked; no broker is needed. A transport object passed explicitly
+    (``transport=MemoryTransport(...)``) is kept.
     """
     from kafkalog.testing.capture import RecordCapture
 

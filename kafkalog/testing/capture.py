@@ -1,7 +1,9 @@
 """Capturing what kafkalog would ship, without a broker: for fast unit tests of an application's logging.
 
 While a :class:`RecordCapture` is active, every :class:`~kafkalog.KafkaHandler`, :class:`~kafkalog.KafkaSink` and
-:class:`~kafkalog.KafkaLogConfig` made gets an in-memory transport instead of a Kafka client. Everything else is
+:class:`~kafkalog.KafkaLogConfig` made with a transport *name* (the default ``"kafka-python"``, ``"confluent"``,
+``"memory"``) gets an in-memory transport instead of a Kafka client; a transport object passed in (say a
+``MemoryTransport`` scripted to fail) is kept, so a test can still use one for a handler of its own. Everything else is
 the real thing: options are checked as usual (a bad ``producer_config`` still raises), records are built, routed,
 keyed, encoded and size-limited by the same code, on the same background worker, so the captured bytes are exactly
 what would have gone to the broker.
@@ -53,6 +55,8 @@ class RecordCapture:
 
             def resolve(transport: object) -> TransportSpec:
                 spec: TransportSpec = original(transport)  # the transport's own option checks still run
+                if not isinstance(transport, str):
+                    return spec  # a transport object of the test's own
                 return dataclasses.replace(spec, factory=self._factory, client_modules=())
 
             setattr(config, _SEAM, resolve)

@@ -84,13 +84,24 @@ def test_capture_gives_the_records_of_handlers_and_sinks_as_shipped(pytester: py
             with pytest.raises(ValueError, match="producer_config: unknown kafka-python option"):
                 KafkaHandler("127.0.0.1:9092", "app", producer_config={"no_such_option": 1})
 
+        def test_a_transport_object_of_the_tests_own_is_kept(kafka_capture):
+            from kafkalog.transports import MemoryTransport
+            mine = MemoryTransport()
+            handler = KafkaHandler("127.0.0.1:9092", "app", transport=mine, handle_sigterm=False)
+            log = logging.Logger("own")
+            log.addHandler(handler)
+            log.info("mine")
+            assert handler.flush(5)
+            assert len(mine.values()) == 1 and kafka_capture.records() == []
+            handler.close()
+
         def test_no_capture_outside_the_fixture():
             from kafkalog import KafkaLogConfig
             assert KafkaLogConfig(bootstrap_servers="h:1", topic="t").transport_spec.name == "kafka-python"
         """
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_capture_stops_with_its_test(pytester: pytest.Pytester) -> None:
