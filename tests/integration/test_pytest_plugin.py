@@ -35,7 +35,7 @@ def test_round_trip(kafka_bootstrap, kafka_topic, kafka_records):
     assert records[0]["msg"] == "record 0"
 
 def test_to_the_end_of_a_topic_of_three_partitions(kafka_bootstrap, kafka_topic_factory, kafka_records):
-    topic = kafka_topic_factory(partitions=3)
+    topic = kafka_topic_factory(partitions=3, config={"retention.ms": "600000"})
     ship(kafka_bootstrap, topic, 30)
     assert sorted(r["fields"]["n"] for r in kafka_records(topic)) == list(range(30))
 

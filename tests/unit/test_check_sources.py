@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,68 @@ class AppKafkaHandler(KafkaHandler):  # resolved by name in a test above
 
 class OtherHandler(logging.Handler):  # resolved by name in a test above: not a KafkaHandler
     pass
+
+
+class _Hanging:
+    """A client whose connect never returns, like one stuck in a call that ignores its timeout."""
+
+    def __init__(self, settings: object) -> None:
+        self.release = threading.Event()
+
+    def connect(self, timeout: float) -> str:
+        self.release.wait(60)
+        return "late"
+
+    def close(self) -> None:
+        self.release.set()
+
+
+def test_a_step_that_never_returns_fails_at_the_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deadline holds even when a client call does not: the running step fails with its own exit code."""
+    from kafkalog.check import _run
+
+    made: list[_Hanging] = []
+    monkeypatch.setattr(_run, "_probe_for", lambda config: made.append(_Hanging(config)) or made[-1])
+    with socket.socket() as listener:  # accepts connections: the check gets as far as the client
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        began = time.monotonic()
+        report = run_check({"bootstrap_servers": f"127.0.0.1:{port}", "topic": "t"}, timeout=1.0)
+        elapsed = time.monotonic() - began
+    for probe in made:
+        probe.release.set()  # let the abandoned step end
+    assert not report.complete
+    assert report.steps[-1].line() == "FAIL connect: did not finish within the check's --timeout 1 s"
+    assert report.exit_code == 4
+    assert elapsed < 1.0 + 5.0, elapsed
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["check", "--topic", "t"], "--bootstrap-servers and --topic are required without --config"),
+    (["check", "--bootstrap-servers", "h:1", "--topic", "t", "--sasl-password-env", "KAFKALOG_NO_SUCH_VAR"],
+     "$KAFKALOG_NO_SUCH_VAR is not set"),
+])
+def test_command_line_mistakes_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from kafkalog.cli import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_options_become_each_transports_producer_options() -> None:
+    from kafkalog.cli import build_parser
+    from kafkalog.cli.check import _options
+
+    common = ["check", "--bootstrap-servers", "h:1", "--topic", "t", "--security-protocol", "SASL_SSL",
+              "--sasl-mechanism", "PLAIN", "--sasl-username", "u", "--ssl-cafile", "ca.pem", "-X", "acks=1",
+              "-X", "client_id=app"]
+    kafka_python = _options(build_parser().parse_args(common))
+    assert kafka_python["producer_config"] == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
+                                               "sasl_plain_username": "u", "ssl_cafile": "ca.pem", "acks": 1,
+                                               "client_id": "app"}
+    confluent = _options(build_parser().parse_args([*common, "--transport", "confluent"]))
+    assert confluent["transport"] == "confluent"
+    assert confluent["producer_config"] == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                                            "sasl.username": "u", "ssl.ca.location": "ca.pem", "acks": 1,
+                                            "client_id": "app"}
