@@ -7,12 +7,22 @@ Each runs in a fresh pytest process (``pytester.runpytest_subprocess``) that loa
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from support import ROOT
 
 import pytest_kafkalog
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _checkout_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner pytest runs in a temporary directory: make this checkout importable there as it is here (a venv
+    that borrows the installed packages through a .pth, as ``make test-oldest`` builds, would not find it)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 USER_TESTS = """
 import logging, sys

@@ -6,9 +6,19 @@ is loaded the way users get it: through its ``pytest11`` entry point.
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from support import ROOT
 
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _checkout_importable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner pytest runs in a temporary directory: make this checkout importable there as it is here (a venv
+    that borrows the installed packages through a .pth, as ``make test-oldest`` builds, would not find it)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 
 def test_loading_the_plugin_imports_no_kafkalog_and_starts_nothing(pytester: pytest.Pytester) -> None:
