@@ -55,7 +55,7 @@ def _check_all(options: Mapping[str, Any], config_file: str | Path | None, topic
     configs: list[tuple[HandlerOptions, KafkaLogConfig]] = []
     for source in sources:  # every configuration first: a bad one fails the check before any network step
         try:
-            configs.append((source, KafkaLogConfig(**{"handle_sigterm": False, **source.options})))
+            configs.append((source, KafkaLogConfig(**source.options)))
         except (ValueError, TypeError) as exc:
             emit(StepResult(CONFIG, False, scrub(str(exc), _secrets_of(source.options)), EXIT_CONFIG, source.source))
     if len(configs) < len(sources):

@@ -143,8 +143,8 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
                       f"{message.topic!r}")
     probe: Probe | None = None
     try:
-        step = CONNECT
         probe = _probe_for(config)
+        step = CONNECT
         server = _reachable(config.servers, deadline)
         try:
             cluster = probe.connect(deadline.left(CONNECT))
