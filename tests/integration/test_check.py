@@ -241,3 +241,27 @@ def test_a_missing_topic_the_broker_will_not_create_is_a_topic_failure(no_auto_c
     run = check("--bootstrap-servers", no_auto_create_kafka.bootstrap, "--topic", created,
                 "--transport", transport)
     assert run.code == 0, run.out + run.err
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_an_untrusted_certificate_is_an_authentication_failure(secure_kafka: LocalKafka, tmp_path: Path,
+                                                               transport: str) -> None:
+    """TLS against a CA file that does not vouch for the broker: exit 5, saying it was the handshake."""
+    from kafkalog.testing import make_keystore
+
+    untrusted = make_keystore(tmp_path, "untrusted").ca_file
+    run = check("--bootstrap-servers", secure_kafka.bootstrap_for("SSL"), "--topic", "tls-check",
+                "--transport", transport, "--security-protocol", "SSL", "--ssl-cafile", str(untrusted))
+    assert run.code == 5, run.out + run.err
+    assert run.line("authenticate").startswith("FAIL authenticate: tls_error: TLS handshake failed"), run.out
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_probe_the_broker_refuses_is_a_round_trip_failure(kafka_bootstrap: str,
+                                                            kafka_topic_factory: pytest_kafkalog.TopicFactory,
+                                                            transport: str) -> None:
+    """A topic whose records may not exceed 100 bytes refuses the probe record: exit 7 with the reason."""
+    topic = kafka_topic_factory(config={"max.message.bytes": "100"})
+    run = check("--bootstrap-servers", kafka_bootstrap, "--topic", topic, "--transport", transport)
+    assert run.code == 7, run.out + run.err
+    assert run.line("produce").startswith("FAIL produce: message_too_large: "), run.out
