@@ -10,8 +10,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from .._encode import dumps
 from .._records import RecordBuilder
@@ -138,7 +137,12 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
     def say(name: str, ok: bool, detail: str, code: int = 0) -> None:
         emit(StepResult(name, ok, config.scrub(detail), code, source))
 
-    message, marker = _probe_message(config, topic)
+    try:
+        message, marker = _probe_message(config, topic)
+    except Exception as exc:  # a topic or key callable of the application's that fails on the probe record
+        say(CONFIG, False, f"topic/key for the probe record: {type(exc).__name__}: {exc}; name one with --topic",
+            EXIT_CONFIG)
+        return
     say(CONFIG, True, f"transport {config.transport_spec.name}, {','.join(config.servers)} -> topic "
                       f"{message.topic!r}")
     probe: Probe | None = None
@@ -193,12 +197,15 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
     except DeliveryError as error:
         mapped = failure_from(error, STEP_CODES[step])
         say(step, False, mapped.detail, mapped.code)
+    except Exception as exc:  # a client error the probe did not map: still this step's failure, with its name
+        say(step, False, f"{type(exc).__name__}: {exc}", STEP_CODES[step])
     finally:
         if probe is not None:
             probe.close()
 
 
-def _topic_missing(config: KafkaLogConfig, probe: Probe, topic: str, deadline: Deadline, say: Any) -> None:
+def _topic_missing(config: KafkaLogConfig, probe: Probe, topic: str, deadline: Deadline,
+                   say: Callable[..., None]) -> None:
     """A missing topic passes only if the producer may ask for it and the broker may create it."""
     settings = config.transport_settings
     if settings.get("allow_auto_create_topics", settings.get("allow.auto.create.topics", True)) is False:

@@ -177,3 +177,13 @@ def test_command_line_options_become_each_transports_producer_options() -> None:
     assert confluent["producer_config"] == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
                                             "sasl.username": "u", "ssl.ca.location": "ca.pem", "acks": 1,
                                             "client_id": "app"}
+
+
+def test_a_topic_callable_that_fails_on_the_probe_is_a_config_failure() -> None:
+    def topic(event: dict[str, object]) -> str:
+        raise KeyError("tenant")
+
+    report = run_check({"bootstrap_servers": "127.0.0.1:9", "topic": topic}, timeout=5)
+    assert report.exit_code == 3
+    assert report.steps[-1].line() == ("FAIL config: topic/key for the probe record: KeyError: 'tenant'; name one "
+                                       "with --topic")
