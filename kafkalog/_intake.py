@@ -43,8 +43,9 @@ class Intake:
         """
         return (threading.get_ident() if ident is None else ident) in self.worker.thread_idents
 
-    def ship(self, event: Event | str, created: float) -> None:
-        """Queue one record. ``event`` is an event dict, or the text a custom formatter produced."""
+    def ship(self, event: Event | str, created: float, level: int = 0) -> None:
+        """Queue one record. ``event`` is an event dict, or the text a custom formatter produced; ``level`` is its
+        level number (stdlib's and loguru's agree), which picks the ``overflow`` policy when the queue is full."""
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
@@ -69,7 +70,7 @@ class Intake:
             return
         topic = config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
-        self.worker.put(Message(topic, key, data, int(created * 1000)))
+        self.worker.put(Message(topic, key, data, int(created * 1000)), level)
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

@@ -94,12 +94,13 @@ class Worker:
 
     # --- the application's side -------------------------------------------------------------------------------
 
-    def put(self, message: Message) -> bool:
-        """Queue one record without blocking (except under ``overflow="block"``); False if it was dropped."""
+    def put(self, message: Message, level: int = 0) -> bool:
+        """Queue one record without blocking (except where ``overflow`` says "block" for its ``level``); False if
+        it was dropped."""
         if self._thread is None:
             self._start_thread()
         size = len(message.value) + (len(message.key) if message.key else 0) + RECORD_OVERHEAD
-        reason = self._queue.put(message, size)
+        reason = self._queue.put(message, size, level)
         if reason:
             self._report_drop(reason)
             return False

@@ -64,7 +64,8 @@ class SpoolQueue:
 
     # --- the application's side ------------------------------------------------------------------------------
 
-    def put(self, message: Message, size: int) -> str:
+    def put(self, message: Message, size: int, level: int = 0) -> str:
+        """Never drops for lack of room (``overflow`` does not apply): waits for the disk instead."""
         ledger = self.ledger
         config = self._config
         writing = False  # counted in _writing and not written yet

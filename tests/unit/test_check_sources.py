@@ -95,7 +95,8 @@ def test_a_bad_option_fails_the_config_step_without_its_secret() -> None:
         "sasl_plain_password": "hunter2-secret", "security_protocol": "SASL_SSL"}}, timeout=5)
     assert report.exit_code == EXIT_CONFIG
     [step] = report.steps
-    assert step.line() == "FAIL config: producer_config: security_protocol='SASL_SSL' needs sasl_mechanism"
+    assert step.line().startswith("FAIL config: producer_config"), step.line()
+    assert step.line().endswith("needs sasl_mechanism"), step.line()
     assert "hunter2" not in step.line()
 
 
