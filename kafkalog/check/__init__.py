@@ -41,8 +41,10 @@ def _sources(options: Mapping[str, Any], config_file: str | Path | None) -> list
 
 
 def _secrets_of(options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The secrets among options that did not make a config (a valid config knows its own: ``config.scrub``)."""
     producer_config = options.get("producer_config")
-    return secret_values(producer_config) if isinstance(producer_config, Mapping) else ()
+    found = secret_values(producer_config) if isinstance(producer_config, Mapping) else ()
+    return found + tuple(str(options[name]) for name in ("sasl_password", "ssl_key_password") if options.get(name))
 
 
 def _check_all(options: Mapping[str, Any], config_file: str | Path | None, topic: str | None, deadline: Deadline,

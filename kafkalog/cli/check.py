@@ -14,14 +14,10 @@ from typing import Any
 EPILOG = """exit codes: 0 all passed, 2 bad command line, 3 configuration, 4 connection, 5 authentication (SASL, TLS),
 6 topic, 7 round trip (probe not delivered or not read back), 1 internal error"""
 
-# (option, kafka-python name, confluent name): the common connection options under one spelling
-_PRODUCER_FLAGS = (
-    ("security_protocol", "security_protocol", "security.protocol"),
-    ("sasl_mechanism", "sasl_mechanism", "sasl.mechanism"),
-    ("sasl_username", "sasl_plain_username", "sasl.username"),
-    ("ssl_cafile", "ssl_cafile", "ssl.ca.location"),
-)
-_PASSWORD = ("sasl_plain_password", "sasl.password")
+# client options of KafkaLogConfig that take a value as given (the passwords come from the environment)
+_CLIENT_FLAGS = ("security_protocol", "sasl_mechanism", "sasl_username", "ssl_ca_file", "ssl_cert_file",
+                 "ssl_key_file", "compression")
+_FROM_ENVIRONMENT = {"sasl_password_env": "sasl_password", "ssl_key_password_env": "ssl_key_password"}
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -48,33 +44,40 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--transport", choices=("kafka-python", "confluent"))
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="the whole check ends within this (default %(default)s)")
-    group = parser.add_argument_group("producer options", "spelled the same for both transports")
+    group = parser.add_argument_group("client options", "the KafkaHandler options of the same names "
+                                                        "(docs/configuration.md), for either transport")
     group.add_argument("--security-protocol", choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
-    group.add_argument("--sasl-mechanism", help="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, ...")
+    group.add_argument("--sasl-mechanism", help="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
     group.add_argument("--sasl-username")
     group.add_argument("--sasl-password-env", metavar="VAR",
                        help="read the SASL password from this environment variable (never from the command line)")
-    group.add_argument("--ssl-cafile", metavar="PEM")
+    group.add_argument("--ssl-ca-file", metavar="PEM", help="CA certificates to trust")
+    group.add_argument("--ssl-cert-file", metavar="PEM", help="client certificate (mutual TLS)")
+    group.add_argument("--ssl-key-file", metavar="PEM", help="client private key (mutual TLS)")
+    group.add_argument("--ssl-key-password-env", metavar="VAR", help="read the key's password from this variable")
+    group.add_argument("--compression", choices=("none", "gzip", "snappy", "lz4", "zstd"))
+    group.add_argument("--acks", type=_acks, help="0, 1 or all")
     group.add_argument("-X", "--producer-option", dest="producer_options", type=_key_value, action="append",
                        default=[], metavar="KEY=VALUE",
-                       help="any producer_config option of the transport, e.g. -X acks=all (repeatable)")
+                       help="any producer_config option of the transport, e.g. -X linger_ms=20 (repeatable)")
+
+
+def _acks(text: str) -> int | str:
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """KafkaHandler options from the command line: only those given, so a config file's own stay otherwise."""
     options: dict[str, Any] = {}
-    for name in ("bootstrap_servers", "topic", "transport"):
+    for name in ("bootstrap_servers", "topic", "transport", "acks", *_CLIENT_FLAGS):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    confluent = args.transport == "confluent"
-    producer: dict[str, Any] = {}
-    for flag, kafka_python, librdkafka in _PRODUCER_FLAGS:
-        if getattr(args, flag) is not None:
-            producer[librdkafka if confluent else kafka_python] = getattr(args, flag)
-    if args.sasl_password_env:
-        producer[_PASSWORD[confluent]] = os.environ.get(args.sasl_password_env, "")
-    producer.update(dict(args.producer_options))
-    if producer:
-        options["producer_config"] = producer
+    for flag, option in _FROM_ENVIRONMENT.items():
+        variable = getattr(args, flag)
+        if variable:
+            options[option] = os.environ.get(variable, "")
+    if args.producer_options:
+        options["producer_config"] = dict(args.producer_options)
     return options
 
 
@@ -84,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if args.config is None and (args.bootstrap_servers is None or args.topic is None):
         print("kafkalog check: --bootstrap-servers and --topic are required without --config", file=sys.stderr)
         return 2
-    if args.sasl_password_env and args.sasl_password_env not in os.environ:
-        print(f"kafkalog check: --sasl-password-env: ${args.sasl_password_env} is not set", file=sys.stderr)
-        return 2
+    for flag in _FROM_ENVIRONMENT:
+        variable = getattr(args, flag)
+        if variable and variable not in os.environ:
+            print(f"kafkalog check: --{flag.replace('_', '-')}: ${variable} is not set", file=sys.stderr)
+            return 2
     report = run_check(_options(args), config_file=args.config, topic=args.topic, timeout=args.timeout,
                        on_step=lambda step: print(step.line(), flush=True))
     code = report.exit_code

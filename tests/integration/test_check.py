@@ -251,7 +251,7 @@ def test_an_untrusted_certificate_is_an_authentication_failure(secure_kafka: Loc
 
     untrusted = make_keystore(tmp_path, "untrusted").ca_file
     run = check("--bootstrap-servers", secure_kafka.bootstrap_for("SSL"), "--topic", "tls-check",
-                "--transport", transport, "--security-protocol", "SSL", "--ssl-cafile", str(untrusted))
+                "--transport", transport, "--security-protocol", "SSL", "--ssl-ca-file", str(untrusted))
     assert run.code == 5, run.out + run.err
     assert run.line("authenticate").startswith("FAIL authenticate: tls_error: TLS handshake failed"), run.out
 

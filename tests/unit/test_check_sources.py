@@ -162,22 +162,22 @@ def test_command_line_mistakes_exit_2(argv: list[str], message: str, capsys: pyt
     assert message in capsys.readouterr().err
 
 
-def test_command_line_options_become_each_transports_producer_options() -> None:
+def test_command_line_flags_become_handler_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only flags given become options (a config file's own stay otherwise); passwords from the environment."""
     from kafkalog.cli import build_parser
     from kafkalog.cli.check import _options
 
-    common = ["check", "--bootstrap-servers", "h:1", "--topic", "t", "--security-protocol", "SASL_SSL",
-              "--sasl-mechanism", "PLAIN", "--sasl-username", "u", "--ssl-cafile", "ca.pem", "-X", "acks=1",
-              "-X", "client_id=app"]
-    kafka_python = _options(build_parser().parse_args(common))
-    assert kafka_python["producer_config"] == {"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN",
-                                               "sasl_plain_username": "u", "ssl_cafile": "ca.pem", "acks": 1,
-                                               "client_id": "app"}
-    confluent = _options(build_parser().parse_args([*common, "--transport", "confluent"]))
-    assert confluent["transport"] == "confluent"
-    assert confluent["producer_config"] == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
-                                            "sasl.username": "u", "ssl.ca.location": "ca.pem", "acks": 1,
-                                            "client_id": "app"}
+    monkeypatch.setenv("CHECK_PW", "pw-from-env")
+    args = build_parser().parse_args([
+        "check", "--bootstrap-servers", "h:1", "--topic", "t", "--transport", "confluent", "--security-protocol",
+        "SASL_SSL", "--sasl-mechanism", "PLAIN", "--sasl-username", "u", "--sasl-password-env", "CHECK_PW",
+        "--ssl-ca-file", "ca.pem", "--acks", "1", "--compression", "gzip", "-X", "linger.ms=20",
+        "-X", "client.id=app"])
+    assert _options(args) == {
+        "bootstrap_servers": "h:1", "topic": "t", "transport": "confluent", "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "PLAIN", "sasl_username": "u", "sasl_password": "pw-from-env", "ssl_ca_file": "ca.pem",
+        "acks": 1, "compression": "gzip", "producer_config": {"linger.ms": 20, "client.id": "app"}}
+    assert _options(build_parser().parse_args(["check", "--config", "f.json"])) == {}
 
 
 def test_a_topic_callable_that_fails_on_the_probe_is_a_config_failure() -> None:
