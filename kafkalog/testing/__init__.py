@@ -3,6 +3,10 @@
 - :class:`LocalKafka` (:mod:`.broker`): one KRaft node; ``security=True`` adds SASL_PLAINTEXT, SSL and SASL_SSL.
 - :class:`LocalKafkaCluster` (:mod:`.cluster`): three nodes for replication and failover tests.
 - :func:`create_topic`, :func:`describe_partition` (:mod:`._admin`), :func:`make_keystore` (:mod:`.security`).
+- :func:`read_records`, :func:`read_json`, :func:`count_records` (:mod:`.reader`): a topic read back in tests.
+- :class:`RecordCapture`, :func:`capture_records` (:mod:`.capture`): what handlers would ship, without a broker.
+
+The pytest fixtures built on these are in the ``pytest_kafkalog`` plugin (docs/testing.md).
 
 Names are imported lazily: importing this package costs nothing until a name is used.
 """
@@ -18,7 +22,9 @@ if TYPE_CHECKING:
     from kafkalog.testing._jars import DEFAULT_KAFKA_VERSION, fetch_kafka_jars
     from kafkalog.testing._props import new_cluster_id
     from kafkalog.testing.broker import LocalKafka
+    from kafkalog.testing.capture import RecordCapture, capture_records
     from kafkalog.testing.cluster import LocalKafkaCluster
+    from kafkalog.testing.reader import ConsumedRecord, count_records, read_json, read_records
     from kafkalog.testing.security import BrokerSecurity, SaslUser, TlsFiles, make_keystore
 
 _WHERE = {
@@ -37,24 +43,36 @@ _WHERE = {
     "SaslUser": "security",
     "TlsFiles": "security",
     "make_keystore": "security",
+    "ConsumedRecord": "reader",
+    "count_records": "reader",
+    "read_json": "reader",
+    "read_records": "reader",
+    "RecordCapture": "capture",
+    "capture_records": "capture",
 }
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "BrokerSecurity",
     "BrokerStartError",
+    "ConsumedRecord",
     "JarFetchError",
     "KafkaBrokerError",
     "LocalKafka",
     "LocalKafkaCluster",
     "MissingToolError",
+    "RecordCapture",
     "SaslUser",
     "TlsFiles",
+    "capture_records",
+    "count_records",
     "create_topic",
     "describe_partition",
     "fetch_kafka_jars",
     "make_keystore",
     "new_cluster_id",
+    "read_json",
+    "read_records",
 ]
 
 

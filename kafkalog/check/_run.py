@@ -1,0 +1,219 @@
+"""The check's steps for one configuration, in order, each within what is left of one deadline.
+
+connect and authenticate use the client library's admin client; the probe record is built, encoded and sent by
+kafkalog's own code and transport (as a handler would send it, retries included), then read back.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+from .._encode import dumps
+from .._records import RecordBuilder
+from ..config import KafkaLogConfig
+from ..errors import DeliveryError
+from ..schemas import mapper_for
+from ..typing import Message
+from ._steps import (
+    AUTHENTICATE,
+    CONFIG,
+    CONNECT,
+    EXIT_CONFIG,
+    EXIT_CONNECTION,
+    EXIT_ROUND_TRIP,
+    EXIT_TOPIC,
+    PRODUCE,
+    READ_BACK,
+    STEP_CODES,
+    TOPIC,
+    CheckFailed,
+    Probe,
+    StepResult,
+    StepSink,
+    failure_from,
+)
+
+_TCP_TIMEOUT = 5.0
+_RETRY_PAUSE = 0.2
+_CLOSE_TIMEOUT = 1.0
+
+
+class Deadline:
+    """Seconds left of the whole check; a step that has none left fails with its own exit code."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+
+    def left(self, step: str) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0:
+            raise CheckFailed(f"no time left of the check's --timeout {self.seconds:g} s", STEP_CODES[step])
+        return remaining
+
+
+def _probe_for(config: KafkaLogConfig) -> Probe:
+    name = config.transport_spec.name
+    if name == "kafka-python":
+        from ._kafka_python import KafkaPythonProbe
+
+        return KafkaPythonProbe(config.transport_settings)
+    if name == "confluent":
+        from ._confluent import ConfluentProbe
+
+        return ConfluentProbe(config.transport_settings)
+    raise CheckFailed(f"transport {name!r} cannot be checked; use 'kafka-python' or 'confluent'", EXIT_CONFIG)
+
+
+def _reachable(servers: Sequence[str], deadline: Deadline) -> str:
+    """The first server that accepts a TCP connection; CheckFailed naming why each did not."""
+    why: list[str] = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)),
+                                          timeout=min(_TCP_TIMEOUT, deadline.left(CONNECT))):
+                return server
+        except OSError as exc:
+            why.append(f"{server}: {exc.strerror or type(exc).__name__}")
+    raise CheckFailed(f"no bootstrap server accepts connections ({'; '.join(why)})", EXIT_CONNECTION)
+
+
+def _authentication(config: KafkaLogConfig) -> str:
+    """How the client logs in, in words (the user name is no secret; the password is never shown)."""
+    settings = config.transport_settings
+    protocol = str(settings.get("security_protocol", settings.get("security.protocol", "PLAINTEXT"))).upper()
+    if not protocol.startswith("SASL"):
+        return f"{protocol} (no SASL login)"
+    mechanism = settings.get("sasl_mechanism", settings.get("sasl.mechanism", settings.get("sasl.mechanisms")))
+    user = settings.get("sasl_plain_username", settings.get("sasl.username"))
+    return f"{protocol} {mechanism} as {user!r}" if user else f"{protocol} {mechanism}"
+
+
+def _probe_message(config: KafkaLogConfig, topic: str | None) -> tuple[Message, bytes]:
+    """A record as the handler would build it for an INFO log call, carrying a unique marker."""
+    marker = f"kafkalog-check-{uuid.uuid4().hex}"
+    builder = RecordBuilder(host=config.host, default_action="check", static_fields=config.static_fields)
+    record = logging.LogRecord("kafkalog.check", logging.INFO, __file__, 0, "kafkalog check probe %s", (marker,),
+                               None, "check")
+    event = builder.from_logging(record)
+    mapper = mapper_for(config.schema, config.static_fields)
+    value = dumps(event if mapper is None else mapper(event))
+    key = config.key_for(event) if config.key_for is not None else None
+    chosen = topic or config.fixed_topic or config.topic_for(event)
+    return Message(chosen, key, value, int(record.created * 1000)), marker.encode()
+
+
+def _send(config: KafkaLogConfig, message: Message, deadline: Deadline) -> None:
+    """Send through kafkalog's transport, retrying what the worker would retry, until sent or out of time."""
+    transport = config.transport_spec.factory(config.transport_settings)
+    try:
+        transport.open()
+        while True:
+            outcome = transport.send([message], deadline.left(PRODUCE))[0]
+            if outcome is None:
+                return
+            error = outcome if isinstance(outcome, DeliveryError) else DeliveryError(
+                "transport_error", repr(outcome), retriable=True)
+            if not error.retriable or deadline.end - time.monotonic() < _RETRY_PAUSE:
+                raise error
+            time.sleep(_RETRY_PAUSE)
+    finally:
+        try:
+            transport.close(_CLOSE_TIMEOUT)
+        except Exception:
+            pass
+
+
+def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, topic: str | None = None,
+                 source: str = "") -> None:
+    """Run the steps after ``config`` for one configuration; each outcome goes to ``emit`` as it is known."""
+    step = CONFIG
+
+    def say(name: str, ok: bool, detail: str, code: int = 0) -> None:
+        emit(StepResult(name, ok, config.scrub(detail), code, source))
+
+    try:
+        message, marker = _probe_message(config, topic)
+    except Exception as exc:  # a topic or key callable of the application's that fails on the probe record
+        say(CONFIG, False, f"topic/key for the probe record: {type(exc).__name__}: {exc}; name one with --topic",
+            EXIT_CONFIG)
+        return
+    say(CONFIG, True, f"transport {config.transport_spec.name}, {','.join(config.servers)} -> topic "
+                      f"{message.topic!r}")
+    probe: Probe | None = None
+    try:
+        probe = _probe_for(config)
+        step = CONNECT
+        server = _reachable(config.servers, deadline)
+        try:
+            cluster = probe.connect(deadline.left(CONNECT))
+        except DeliveryError as error:
+            failure = failure_from(error, EXIT_CONNECTION)
+            if failure.code == EXIT_CONNECTION:
+                failure = CheckFailed(f"{server} accepts connections but no Kafka broker answered (a TLS listener "
+                                      f"spoken to in plaintext, or the wrong port?): {failure.detail}", failure.code)
+            else:
+                say(CONNECT, True, f"{server} accepts connections")
+                step = AUTHENTICATE
+            raise failure from error
+        say(CONNECT, True, f"{server} answered: {cluster}")
+        say(AUTHENTICATE, True, _authentication(config))
+
+        step = TOPIC
+        partitions = probe.partitions(message.topic, deadline.left(TOPIC))
+        start: dict[int, int] = {}
+        if partitions:
+            say(TOPIC, True, f"{message.topic!r} exists with {len(partitions)} partition(s)")
+            start = probe.end_offsets(message.topic, partitions, deadline.left(TOPIC))
+        else:
+            _topic_missing(config, probe, message.topic, deadline, say)
+
+        step = PRODUCE
+        began = time.monotonic()
+        try:
+            _send(config, message, deadline)
+        except DeliveryError as error:
+            failure = failure_from(error, EXIT_ROUND_TRIP)
+            if not partitions and failure.code == EXIT_ROUND_TRIP:  # the broker never made the topic
+                failure = CheckFailed(f"{message.topic!r} was not created: {failure.detail}", EXIT_TOPIC)
+            raise failure from error
+        say(PRODUCE, True, f"probe record delivered to {message.topic!r} in {time.monotonic() - began:.1f} s")
+
+        step = READ_BACK
+        began = time.monotonic()
+        found = probe.find(message.topic, start, marker, deadline.left(READ_BACK))
+        if found is None:
+            raise CheckFailed(f"the probe record was not read back within the check's --timeout "
+                              f"{deadline.seconds:g} s", EXIT_ROUND_TRIP)
+        say(READ_BACK, True, f"probe record read back from partition {found[0]} offset {found[1]} in "
+                             f"{time.monotonic() - began:.1f} s")
+    except CheckFailed as failure:
+        say(step, False, failure.detail, failure.code)
+    except DeliveryError as error:
+        mapped = failure_from(error, STEP_CODES[step])
+        say(step, False, mapped.detail, mapped.code)
+    except Exception as exc:  # a client error the probe did not map: still this step's failure, with its name
+        say(step, False, f"{type(exc).__name__}: {exc}", STEP_CODES[step])
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def _topic_missing(config: KafkaLogConfig, probe: Probe, topic: str, deadline: Deadline,
+                   say: Callable[..., None]) -> None:
+    """A missing topic passes only if the producer may ask for it and the broker may create it."""
+    settings = config.transport_settings
+    if settings.get("allow_auto_create_topics", settings.get("allow.auto.create.topics", True)) is False:
+        raise CheckFailed(f"{topic!r} does not exist, and the producer config does not let the broker create it",
+                          EXIT_TOPIC)
+    auto = probe.auto_create(deadline.left(TOPIC))
+    if auto is False:
+        raise CheckFailed(f"{topic!r} does not exist, and the broker does not create topics on first use "
+                          "(auto.create.topics.enable=false): create it first", EXIT_TOPIC)
+    said = "the broker creates it" if auto else "the broker may create it (its setting could not be read)"
+    say(TOPIC, True, f"{topic!r} does not exist yet; {said} on the first record")
