@@ -43,8 +43,9 @@ class Intake:
         """
         return (threading.get_ident() if ident is None else ident) in self.worker.thread_idents
 
-    def ship(self, event: Event | str, created: float) -> None:
-        """Queue one record. ``event`` is an event dict, or the text a custom formatter produced."""
+    def ship(self, event: Event | str, created: float, topic: str | None = None) -> bool:
+        """Queue one record; False if it was dropped (counted). ``event`` is an event dict, or the text a custom
+        formatter produced; ``topic`` overrides the configured one (``kafkalog tail``: one topic per input)."""
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
@@ -66,10 +67,10 @@ class Intake:
                         self.worker.count_truncated()
         if data is None:
             self.drop(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} was dropped")
-            return
-        topic = config.fixed_topic or config.topic_for(routing)
+            return False
+        topic = topic or config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
-        self.worker.put(Message(topic, key, data, int(created * 1000)))
+        return self.worker.put(Message(topic, key, data, int(created * 1000)))
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""
