@@ -66,6 +66,7 @@ class TailAgent:
         self._reload = threading.Event()
         self._closing = False
         self._first_scan = True
+        self._scanning = False
         self._makers: dict[int, EventMaker] = {}
         self.lines_shipped = 0
 
@@ -155,6 +156,13 @@ class TailAgent:
     # --- discovery and rotation -----------------------------------------------------------------------------
 
     def _scan(self) -> None:
+        self._scanning = True
+        try:
+            self._scan_files()
+        finally:
+            self._scanning = False
+
+    def _scan_files(self) -> None:
         found = expand(self.inputs)
         now = time.monotonic()
         by_path = {f.path: f for f in self.followers.values() if f.draining_since is None}
@@ -260,6 +268,9 @@ class TailAgent:
     def _truncated(self, follower: Follower) -> None:
         """Copytruncate: the rest of what was written before the truncation is in the copy, if one is followed."""
         copy = next((f for f in self.followers.values() if f.copy_of is follower), None)
+        if copy is None and not self._scanning:  # the copy may be there, not found yet: look now
+            self._scan()
+            copy = next((f for f in self.followers.values() if f.copy_of is follower), None)
         if copy is not None:
             copy.copy_of = None
             copy.restart_at(follower.offset, follower.line)  # the copy goes on from the last entry shipped

@@ -1,0 +1,255 @@
+"""`kafkalog tail` against the real broker: rotation, copytruncate, restarts, outages, multi-line, globs, reload.
+
+Each delivery test numbers its lines (`seq N`), reads the topic back and checks every number arrives exactly
+once (or, after a SIGKILL, that only lines after the saved offset were repeated).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+from kafka_util import TopicFactory, count_records, read_records
+from support import wait_until
+from tail_util import Writer, read_seqs, start_tail, started_tail, stderr_of, stop_tail
+
+from kafkalog.testing import LocalKafka
+
+pytestmark = [pytest.mark.integration]
+
+
+def _finish(proc: object, state: Path) -> None:
+    assert stop_tail(proc) == 0, stderr_of(state)  # type: ignore[arg-type]
+
+
+class TestRotation:
+    def test_rename_rotation_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str,
+                                                       tmp_path: Path) -> None:
+        """app.log renamed to app.log.N every 1,500 lines while lines keep coming: each line arrives once.
+
+        Only app.log is named, so every rotated file is finished through the descriptor the agent holds."""
+        log = tmp_path / "logs" / "app.log"
+        log.parent.mkdir()
+        state = tmp_path / "state"
+        proc = started_tail(kafka_bootstrap, topic, state, str(log))
+        writer = Writer(log, 9_000, every=1_500, rotate=lambda seq: os.rename(log, f"{log}.{seq}"))
+        writer.start()
+        writer.join(120)
+        assert writer.error is None and writer.written == 9_000
+        check = read_seqs(kafka_bootstrap, topic, 9_000)
+        _finish(proc, state)
+        assert check.each_once, check.summary() + stderr_of(state)
+
+    def test_copytruncate_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str,
+                                                    tmp_path: Path) -> None:
+        """Copy to app.log.N, then truncate, every 1,500 lines, while the writer appends: each line arrives once.
+
+        The pattern names the copies too, so what was written after the agent's last read and before the truncation
+        is read from the copy (the writer is held only for the copy and the truncation, as logrotate's window is)."""
+        log = tmp_path / "logs" / "app.log"
+        log.parent.mkdir()
+        state = tmp_path / "state"
+        proc = started_tail(kafka_bootstrap, topic, state, f"{log}*")
+
+        def copytruncate(seq: int) -> None:
+            shutil.copyfile(log, f"{log}.{seq}")
+            os.truncate(log, 0)
+
+        writer = Writer(log, 9_000, every=1_500, rotate=copytruncate)
+        writer.start()
+        writer.join(120)
+        assert writer.error is None and writer.written == 9_000
+        check = read_seqs(kafka_bootstrap, topic, 9_000)
+        _finish(proc, state)
+        assert check.each_once, check.summary() + stderr_of(state)
+
+    def test_file_deleted_while_open_is_read_to_its_end(self, kafka_bootstrap: str, topic: str,
+                                                        tmp_path: Path) -> None:
+        """Lines written just before the file is deleted (and after the agent last looked) still arrive."""
+        log = tmp_path / "a.log"
+        state = tmp_path / "state"
+        log.write_text("".join(f"seq {i}\n" for i in range(100)))
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 100, 60, "first lines never arrived")
+        with open(log, "a") as f:  # the agent may or may not have seen these before the unlink
+            f.write("".join(f"seq {i}\n" for i in range(100, 2_000)))
+            os.unlink(log)
+        check = read_seqs(kafka_bootstrap, topic, 2_000)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+
+
+class TestRestarts:
+    def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """SIGKILL while shipping a 60,000-line file, then restart: no line lost; only lines after the saved
+        offset are repeated (what was in flight)."""
+        log = tmp_path / "big.log"
+        state = tmp_path / "state"
+        total = 60_000
+        with open(log, "w") as f:
+            f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        saved = json.loads((state / "offsets.json").read_text())["files"][0]
+        assert 0 < saved["line"] - 1 < total, saved  # killed mid-file
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        check = read_seqs(kafka_bootstrap, topic, total, timeout=180)
+        _finish(proc, state)
+        assert not check.lost, check.summary()
+        repeated = sorted(check.duplicates)
+        print(f"SIGKILL restart: {check.summary()}; saved offset at line {saved['line']}")
+        assert all(seq >= saved["line"] - 1 for seq in repeated), (repeated[:10], saved)
+        assert check.duplicate_count < total - (saved["line"] - 1)
+
+    def test_sigterm_saves_offsets_and_restart_repeats_nothing(self, kafka_bootstrap: str, topic: str,
+                                                               tmp_path: Path) -> None:
+        """A clean stop then restart: the lines written while it was down arrive, nothing twice."""
+        log = tmp_path / "a.log"
+        state = tmp_path / "state"
+        log.write_text("".join(f"seq {i}\n" for i in range(1_000)))
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 1_000, 60, "lines never arrived")
+        _finish(proc, state)
+        with open(log, "a") as f:
+            f.write("".join(f"seq {i}\n" for i in range(1_000, 1_500)))
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        check = read_seqs(kafka_bootstrap, topic, 1_500)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+
+    @pytest.mark.slow
+    def test_broker_stopped_and_restarted_while_tailing(self, private_kafka: LocalKafka, tmp_path: Path) -> None:
+        """Broker killed while lines keep coming, restarted later: every line arrives once, the agent never stops."""
+        bootstrap, topic = private_kafka.bootstrap, "tail-outage"
+        private_kafka.create_topic(topic)
+        log = tmp_path / "a.log"
+        state = tmp_path / "state"
+        proc = started_tail(bootstrap, topic, state, str(log))
+        writer = Writer(log, 6_000)
+        writer.start()
+        wait_until(lambda: count_records(bootstrap, topic) >= 500, 60, "nothing shipped before the outage")
+        private_kafka.kill()
+        wait_until(lambda: writer.written >= 4_000, 60, "writer stalled")
+        assert proc.poll() is None
+        private_kafka.restart()
+        writer.join(60)
+        check = read_seqs(bootstrap, topic, 6_000, timeout=180)
+        _finish(proc, state)
+        assert not check.lost, check.summary()
+        assert check.each_once, check.summary()
+
+
+class TestEntries:
+    def test_stack_traces_stay_one_record(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """Python and Java traces are one record each; the last entry is shipped after the multi-line timeout."""
+        log = tmp_path / "app.log"
+        state = tmp_path / "state"
+        python_trace = ('2026-12-02 10:00:01 ERROR seq 1 failed\nTraceback (most recent call last):\n'
+                        '  File "app.py", line 3, in <module>\n    main()\nValueError: bad\n')
+        java_trace = ('2026-12-02 10:00:02 ERROR seq 2 java\njava.lang.IllegalStateException: x\n'
+                      '\tat com.example.A.run(A.java:10)\n\tat java.base/java.lang.Thread.run(Thread.java:833)\n'
+                      'Caused by: java.io.IOException: y\n\t... 2 more\n')
+        log.write_text("2026-12-02 10:00:00 INFO seq 0 start\n" + python_trace + java_trace)
+        proc = start_tail(kafka_bootstrap, topic, state, "--multiline-start", r"^\d{4}-\d\d-\d\d ",
+                          "--multiline-timeout", "1", str(log))
+        records = read_records(kafka_bootstrap, topic, 3, timeout=60)
+        _finish(proc, state)
+        events = [r.json() for r in records]
+        assert [e["msg"] for e in events] == ["2026-12-02 10:00:00 INFO seq 0 start", python_trace.rstrip("\n"),
+                                              java_trace.rstrip("\n")]
+        assert [e["type"] for e in events] == ["info", "error", "error"]
+        assert events[1]["line"] == 2 and events[2]["fields"]["path"] == str(log)
+
+    def test_partial_last_line_waits_for_newline(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """A line written in two parts arrives whole."""
+        log = tmp_path / "a.log"
+        state = tmp_path / "state"
+        log.write_text("seq 0 first\nseq 1 sec")
+        proc = start_tail(kafka_bootstrap, topic, state, "--partial-timeout", "60", str(log))
+        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 1, 60, "first line never arrived")
+        with open(log, "a") as f:
+            f.write("ond half\n")
+        records = read_records(kafka_bootstrap, topic, 2, timeout=60)
+        _finish(proc, state)
+        assert [r.json()["msg"] for r in records] == ["seq 0 first", "seq 1 second half"]
+
+
+class TestDiscovery:
+    def test_files_created_later_are_picked_up(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """Files matching the glob that appear after start are followed from their beginning."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        (logs / "a.log").write_text("".join(f"seq {i}\n" for i in range(100)))
+        (logs / "ignored.txt").write_text("seq 999999\n")
+        state = tmp_path / "state"
+        proc = start_tail(kafka_bootstrap, topic, state, "--start-at", "end", str(logs / "*.log"))
+        wait_until(lambda: (state / "offsets.json").exists(), 30, "agent never saved")
+        for n in range(1, 6):  # start-at end applies to files there at start: these are read from the beginning
+            (logs / f"new-{n}.log").write_text("".join(f"seq {i}\n" for i in range(n * 100, n * 100 + 100)))
+        records = read_records(kafka_bootstrap, topic, 500, timeout=60)
+        _finish(proc, state)
+        seqs = sorted(int(r.json()["msg"].split()[1]) for r in records)
+        assert seqs == list(range(100, 600)), seqs[:10]
+
+    def test_thousand_small_files(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """1,000 files of 5 lines each with at most 32 held open: every line arrives once, open files bounded."""
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        for n in range(1_000):
+            (logs / f"f{n:04d}.log").write_text("".join(f"seq {n * 5 + i}\n" for i in range(5)))
+        state = tmp_path / "state"
+        proc = start_tail(kafka_bootstrap, topic, state, "--max-open", "32", str(logs / "*.log"))
+        most_open = 0
+
+        def done() -> bool:
+            nonlocal most_open
+            fds = [os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")]
+            most_open = max(most_open, sum(1 for target in fds if target.startswith(str(logs))))
+            return count_records(kafka_bootstrap, topic) >= 5_000
+
+        wait_until(done, 180, "not all lines arrived")
+        check = read_seqs(kafka_bootstrap, topic, 5_000)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+        assert most_open <= 32, most_open
+
+
+class TestConfigFile:
+    def test_reload_adds_an_input_without_losing_or_repeating(self, kafka_bootstrap: str,
+                                                               make_topic: TopicFactory, tmp_path: Path) -> None:
+        """Editing the config adds input B (its own topic) while A keeps being written: A once each, B arrives."""
+        topic_a, topic_b = make_topic(), make_topic()
+        a, b = tmp_path / "a.log", tmp_path / "b.log"
+        b.write_text("".join(f"seq {i}\n" for i in range(300)))
+        config = tmp_path / "tail.toml"
+        config.write_text(f'[[inputs]]\npaths = ["{a}"]\ntopic = "{topic_a}"\n')
+        state = tmp_path / "state"
+        proc = started_tail(kafka_bootstrap, "unused-default", state, "--config", str(config))
+        writer = Writer(a, 4_000)
+        writer.start()
+        wait_until(lambda: writer.written >= 1_000, 60, "writer stalled")
+        config.write_text(f'[[inputs]]\npaths = ["{a}"]\ntopic = "{topic_a}"\n\n'
+                          f'[[inputs]]\npaths = ["{b}"]\ntopic = "{topic_b}"\nstatic_fields = {{team = "b"}}\n')
+        records_b = read_records(kafka_bootstrap, topic_b, 300, timeout=60)
+        proc.send_signal(signal.SIGHUP)  # a reload by signal, with the same inputs: changes nothing
+        writer.join(60)
+        check = read_seqs(kafka_bootstrap, topic_a, 4_000)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+        assert len(records_b) == 300 and all(r.json()["team"] == "b" for r in records_b)
+        assert "config reloaded" in stderr_of(state)
+
+    def test_bad_config_is_rejected_at_start(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """An unknown key stops the agent at once (exit 2) with the key and its line."""
+        config = tmp_path / "tail.toml"
+        config.write_text('[[inputs]]\npaths = ["/tmp/x.log"]\nmultiline = "^x"\n')
+        state = tmp_path / "state"
+        proc = start_tail(kafka_bootstrap, topic, state, "--config", str(config))
+        assert proc.wait(60) == 2
+        assert "inputs[0].multiline (line 3): unknown key" in stderr_of(state)
