@@ -42,7 +42,7 @@ class TailAgent:
 
     def __init__(self, settings: TailSettings, config: KafkaLogConfig, state_dir: str, *,
                  settings_loader: Callable[[], TailSettings] | None = None, watch_file: str | None = None,
-                 scan_interval: float = 1.0, save_interval: float = 0.5, rotate_wait: float = 5.0,
+                 scan_interval: float = 1.0, save_interval: float = 0.2, rotate_wait: float = 5.0,
                  partial_timeout: float = 5.0, max_open: int = 256, chunk_bytes: int = 256 * 1024,
                  max_line_bytes: int = 512 * 1024, say: Callable[[str], None] = lambda text: None) -> None:
         self.config = config
@@ -190,6 +190,7 @@ class TailAgent:
         self._first_scan = False
 
     def _follow(self, path: str, key: FileKey, info: os.stat_result, source: TailInput) -> None:
+        self._make_room()
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
@@ -212,7 +213,6 @@ class TailAgent:
         if original is not None and saved is None:  # a copy of a followed file: wait until it is truncated
             follower.copy_of, follower.copied_at = original, time.monotonic()
         self.followers[key] = follower
-        self._limit_open(keep=follower)
 
     def _original_of(self, fd: int, key: FileKey) -> Follower | None:
         """The followed file this new one is a copy of (same first bytes), as copytruncate makes."""
@@ -229,9 +229,10 @@ class TailAgent:
         while self._read_file(follower):
             pass
 
-    def _limit_open(self, keep: Follower) -> None:
-        """At most ``max_open`` descriptors: close those read least recently, idle ones first."""
-        open_ones = [f for f in self.followers.values() if f.fd is not None and f is not keep
+    def _make_room(self) -> None:
+        """Before opening one more file: at most ``max_open`` - 1 open, closing those read least recently (idle
+        ones first). Renamed or deleted files being finished and copies stay open: they cannot be opened again."""
+        open_ones = [f for f in self.followers.values() if f.fd is not None
                      and f.draining_since is None and f.copy_of is None]
         excess = len(open_ones) + 1 - self.max_open
         if excess <= 0:
@@ -255,9 +256,11 @@ class TailAgent:
         if follower.copy_of is not None:
             return False
         if follower.fd is None:
-            if follower.size <= follower.read_to or not follower.open():
+            if follower.size <= follower.read_to:
                 return False
-            self._limit_open(keep=follower)
+            self._make_room()
+            if not follower.open():
+                return False
         follower.refresh_size()
         if follower.changed_under_us():
             self._truncated(follower)
