@@ -67,6 +67,7 @@ class TailAgent:
         self._closing = False
         self._first_scan = True
         self._scanning = False
+        self._next_save = 0.0
         self._makers: dict[int, EventMaker] = {}
         self.lines_shipped = 0
 
@@ -86,7 +87,7 @@ class TailAgent:
     # --- the loop ------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        next_scan = next_save = 0.0
+        next_scan = 0.0
         try:
             while not self._stopping.is_set():
                 now = time.monotonic()
@@ -98,9 +99,7 @@ class TailAgent:
                     next_scan = now + self.scan_interval
                 busy = self._read_round()
                 self._timeouts()
-                if time.monotonic() >= next_save:
-                    self.save()
-                    next_save = time.monotonic() + self.save_interval
+                self._save_if_due()
                 if not busy:
                     self._stopping.wait(0.1)
         finally:
@@ -286,6 +285,7 @@ class TailAgent:
         intake = self.intake
         topic = follower.source.topic
         for entry in entries:
+            self._save_if_due()  # also while puts wait for room: what was put before stays saved
             if entry.text.strip():
                 now = time.time()
                 event = follower.maker.make(entry.text, follower.path, entry.line, now)
@@ -304,9 +304,11 @@ class TailAgent:
                     follower.copy_of = None
                     follower.restart_at(original.offset, original.line)
                 continue
-            if follower.assembler.holding and now - follower.last_read >= follower.source.multiline_timeout:
+            if follower.assembler.holding and follower.at_end() \
+                    and now - follower.last_read >= follower.source.multiline_timeout:
                 self._ship(follower, follower.take_held(partial=False))
-            if follower.partial_since is not None and now - follower.partial_since >= self.partial_timeout:
+            if follower.partial_since is not None and follower.at_end() \
+                    and now - follower.partial_since >= self.partial_timeout:
                 self._ship(follower, follower.take_held(partial=True))
             if follower.draining_since is not None and now - follower.draining_since >= self.rotate_wait \
                     and (follower.at_end() or follower.fd is None):
@@ -314,6 +316,11 @@ class TailAgent:
                 follower.close()
                 del self.followers[follower.key]
                 self.saved[follower.key] = follower.saved(time.time())
+
+    def _save_if_due(self) -> None:
+        if time.monotonic() >= self._next_save:
+            self.save()
+            self._next_save = time.monotonic() + self.save_interval
 
     def save(self) -> None:
         now = time.time()

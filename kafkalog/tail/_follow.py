@@ -90,7 +90,8 @@ class Follower:
             return []
         self.last_read = time.monotonic()
         lines = self.splitter.feed(data)
-        self.partial_since = self.last_read if self.splitter.buffer else None
+        # a partial line waits for its newline only once the file has no more (not while more is to be read)
+        self.partial_since = self.last_read if self.splitter.buffer and self.at_end() else None
         if self.fingerprint.length < FINGERPRINT_BYTES and self.read_to > self.fingerprint.length:
             self.fingerprint = take_fingerprint(self.fd, min(self.read_to, FINGERPRINT_BYTES))
         return self.assembler.add(lines)

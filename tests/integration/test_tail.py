@@ -151,6 +151,34 @@ class TestRestarts:
         assert check.each_once, check.summary()
 
 
+    @pytest.mark.slow
+    def test_full_spool_pauses_reading_and_drops_nothing(self, private_kafka: LocalKafka, tmp_path: Path) -> None:
+        """Broker down and a 2 MiB spool: reading stops at the bound (the spool stays under it), and once the
+        broker is back every one of 40,000 lines (~4 MB) arrives once."""
+        bootstrap, topic = private_kafka.bootstrap, "tail-backpressure"
+        private_kafka.create_topic(topic)
+        log = tmp_path / "a.log"
+        with open(log, "w") as f:
+            f.writelines(f"seq {i} {'z' * 40}\n" for i in range(40_000))
+        config = tmp_path / "tail.toml"
+        config.write_text("[kafkalog]\nspool_segment_bytes = 1048576\nmax_message_bytes = 65536\n"
+                          "queue_max_bytes = 1048576\n")
+        state = tmp_path / "state"
+        private_kafka.kill()
+        proc = start_tail(bootstrap, topic, state, "--config", str(config), "--spool-max-bytes", "2097152", str(log))
+
+        def spool_bytes() -> int:
+            return sum(p.stat().st_size for p in (state / "spool").glob("*.seg"))
+
+        wait_until(lambda: spool_bytes() > 1_500_000, 60, "spool never filled")
+        saved = json.loads((state / "offsets.json").read_text())["files"][0]
+        assert spool_bytes() <= 2_097_152 and saved["line"] - 1 < 40_000, saved  # paused, not dropping
+        private_kafka.restart()
+        check = read_seqs(bootstrap, topic, 40_000, timeout=180)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+
+
 class TestEntries:
     def test_stack_traces_stay_one_record(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
         """Python and Java traces are one record each; the last entry is shipped after the multi-line timeout."""
