@@ -223,7 +223,7 @@ class TestDiscovery:
         (logs / "ignored.txt").write_text("seq 999999\n")
         state = tmp_path / "state"
         proc = start_tail(kafka_bootstrap, topic, state, "--start-at", "end", str(logs / "*.log"))
-        wait_until(lambda: (state / "offsets.json").exists(), 30, "agent never saved")
+        wait_until((state / "offsets.json").exists, 30, "agent never saved")
         for n in range(1, 6):  # start-at end applies to files there at start: these are read from the beginning
             (logs / f"new-{n}.log").write_text("".join(f"seq {i}\n" for i in range(n * 100, n * 100 + 100)))
         records = read_records(kafka_bootstrap, topic, 500, timeout=60)

@@ -59,7 +59,7 @@ class TestEntryAssembler:
         lines = ["2026-01-01 ERROR boom", "Traceback (most recent call last):", '  File "a.py", line 1',
                  "ValueError: x", "2026-01-01 INFO next"]
         ends = [10, 20, 30, 40, 50]
-        entries = assembler.add([Line(t, e) for t, e in zip(lines, ends)])
+        entries = assembler.add([Line(t, e) for t, e in zip(lines, ends, strict=True)])
         assert len(entries) == 1 and entries[0].text == "\n".join(lines[:4]) and entries[0].end == 40
         assert assembler.holding and assembler.committed == 40
         last = assembler.take()
