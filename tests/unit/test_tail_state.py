@@ -90,3 +90,8 @@ static_fields = {service = "billing"}
     def test_bad_key_or_pattern_names_it_and_its_line(self, tmp_path: Path, body: str, expected: str) -> None:
         with pytest.raises(TailConfigError, match=expected):
             load_settings(self.write(tmp_path, body))
+
+    def test_example_config_loads(self) -> None:
+        """examples/tail.toml stays valid."""
+        settings = load_settings(str(Path(__file__).resolve().parents[2] / "examples" / "tail.toml"))
+        assert [i.topic for i in settings.inputs] == ["billing-logs", "api-logs", "nginx-access"]
