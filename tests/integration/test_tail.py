@@ -257,6 +257,29 @@ class TestDiscovery:
         assert most_open <= 32, most_open
 
 
+class TestMemory:
+    def test_one_gigabyte_file_in_bounded_memory(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """A 1 GiB file (a 1 GiB hole of NULs, as a truncation racing a writer leaves, then 20 MB of lines of up to
+        2 MB): read in chunks, peak memory of the agent stays under 150 MB, every line arrives once."""
+        log = tmp_path / "big.log"
+        with open(log, "wb") as f:
+            f.truncate(1024 ** 3)
+            f.seek(0, os.SEEK_END)
+            for i in range(10_000):
+                f.write(f"seq {i} {'w' * 2000}\n".encode())
+            f.write(f"seq 10000 {'v' * 2_000_000}\n".encode())  # cut into 512 KiB pieces, not held whole
+        state = tmp_path / "state"
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        records = read_records(kafka_bootstrap, topic, 10_004, timeout=180)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+        _finish(proc, state)
+        msgs = [r.json()["msg"] for r in records]
+        assert [int(m.split()[1]) for m in msgs[:10_001]] == list(range(10_001)), len(msgs)
+        assert len(msgs) == 10_004 and sum(len(m) for m in msgs[10_000:]) == len("seq 10000 ") + 2_000_000
+        assert peak_kb < 150_000, f"peak RSS {peak_kb} kB"
+
+
 class TestConfigFile:
     def test_reload_adds_an_input_without_losing_or_repeating(self, kafka_bootstrap: str,
                                                                make_topic: TopicFactory, tmp_path: Path) -> None:
