@@ -105,7 +105,7 @@ def main() -> None:
         def start(topic: str, run_dir: Path) -> subprocess.Popen[bytes]:
             return subprocess.Popen([sys.executable, "-m", "kafkalog", "tail", "--bootstrap-servers", bootstrap,
                                      "--topic", topic, "--state-dir", str(run_dir / "state"), str(path)],
-                                    stderr=open(run_dir / "err", "wb"), cwd=ROOT)  # noqa: SIM115
+                                    stderr=open(run_dir / "err", "wb"), cwd=ROOT)
         return start
 
     def rsyslog(bootstrap: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
@@ -113,7 +113,7 @@ def main() -> None:
             conf = run_dir / "rsyslog.conf"
             conf.write_text(RSYSLOG_CONF.format(work=run_dir, bootstrap=bootstrap, topic=topic, path=path))
             return subprocess.Popen([rsyslogd, "-n", "-f", str(conf), "-i", str(run_dir / "pid")],
-                                    stderr=open(run_dir / "err", "wb"), stdout=subprocess.DEVNULL)  # noqa: SIM115
+                                    stderr=open(run_dir / "err", "wb"), stdout=subprocess.DEVNULL)
         return start
 
     def measure(bootstrap: str) -> dict[str, list[tuple[float, float]]]:

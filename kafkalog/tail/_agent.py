@@ -25,6 +25,7 @@ from ._lines import Entry
 from ._offsets import Offset, OffsetStore
 
 SPOOL_SUBDIR = "spool"
+_RESAVE = 3600.0  # seconds after which unchanged offsets are written again (their ``seen`` time)
 
 
 def shipper_config(*, bootstrap_servers: str, topic: str, state_dir: str,
@@ -68,6 +69,8 @@ class TailAgent:
         self._first_scan = True
         self._scanning = False
         self._next_save = 0.0
+        self._saved_signature: tuple[tuple[int, int, int, str, int], ...] | None = None  # None: never written
+        self._saved_at = 0.0
         self._makers: dict[int, EventMaker] = {}
         self.lines_shipped = 0
 
@@ -187,6 +190,17 @@ class TailAgent:
             elif follower.draining_since is None and key_of(found[follower.path][0]) != follower.key:
                 self._drain(follower, now)
         self._first_scan = False
+        self._forget_gone()
+
+    def _forget_gone(self) -> None:
+        """Drop saved offsets of files no longer at their path (deleted, or renamed on): the file is gone for us."""
+        for key, entry in list(self.saved.items()):
+            try:
+                here = key_of(os.stat(entry.path))
+            except OSError:
+                here = None
+            if here != key:
+                del self.saved[key]
 
     def _follow(self, path: str, key: FileKey, info: os.stat_result, source: TailInput) -> None:
         self._make_room()
@@ -322,10 +336,15 @@ class TailAgent:
             self.save()
             self._next_save = time.monotonic() + self.save_interval
 
-    def save(self) -> None:
+    def save(self, force: bool = False) -> None:
+        """Write the offsets file if an offset moved (or an hour passed: ``seen`` keeps entries from expiring)."""
         now = time.time()
         offsets = [f.saved(now) for f in self.followers.values() if f.copy_of is None]
         offsets.extend(self.saved.values())
+        signature = tuple((o.dev, o.ino, o.offset, o.path, o.fp_len) for o in offsets)
+        if not force and signature == self._saved_signature and now - self._saved_at < _RESAVE:
+            return
+        self._saved_signature, self._saved_at = signature, now
         try:
             self.store.save(offsets)
         except OSError as exc:
