@@ -27,6 +27,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--state-dir", default=_default_state_dir(),
                    help="offsets and the disk spool (default: %(default)s)")
     p.add_argument("--config", metavar="FILE", help="TOML file of [[inputs]]; reloaded on SIGHUP or change")
+    p.add_argument("--config-source", metavar="etcd://HOST:PORT/KEY",
+                   help="inputs from an etcd key holding the config file's TOML; watched (needs kafkalog[etcd])")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--multiline-start", metavar="REGEX", help="a line matching this starts a new entry")
     p.add_argument("--multiline-timeout", type=float, default=2.0, metavar="SECONDS",
@@ -74,19 +76,27 @@ def run(args: argparse.Namespace) -> int:
                 options["multiline_start"] = args.multiline_start
             cli_inputs.append(make_input(options, "--"))
 
+        source = None
+        if args.config_source:
+            from ..tail._etcd import EtcdSource
+            source = EtcdSource(args.config_source)
+
         def load() -> TailSettings:
             from_file = load_settings(args.config) if args.config else TailSettings(inputs=())
-            return TailSettings(inputs=tuple(cli_inputs) + from_file.inputs, shipper=from_file.shipper)
+            remote = source.load() if source is not None else TailSettings(inputs=())
+            return TailSettings(inputs=tuple(cli_inputs) + from_file.inputs + remote.inputs,
+                                shipper={**from_file.shipper, **remote.shipper})
 
         settings = load()
         if not settings.inputs:
-            say("kafkalog tail: nothing to follow: give PATH_OR_GLOB arguments or --config with [[inputs]]")
+            say("kafkalog tail: nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
             return 2
         shipper = {"close_timeout": args.close_timeout, "spool_max_bytes": args.spool_max_bytes,
                    "spool_fsync": args.fsync, **settings.shipper}
         config = shipper_config(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
                                 state_dir=args.state_dir, options=shipper)
-        agent = TailAgent(settings, config, args.state_dir, settings_loader=load if args.config else None,
+        reloadable = bool(args.config or source)
+        agent = TailAgent(settings, config, args.state_dir, settings_loader=load if reloadable else None,
                           watch_file=args.config, scan_interval=args.scan_interval, rotate_wait=args.rotate_wait,
                           partial_timeout=args.partial_timeout, max_open=args.max_open, say=say)
     except (ConfigError, ValueError) as exc:
@@ -99,8 +109,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: agent.request_reload())
+    if source is not None:
+        source.watch(agent.request_reload)
     say(f"kafkalog tail: following {len(settings.inputs)} input(s), state in {args.state_dir}")
     report = run_until_stopped(agent, stop, config.close_timeout)
+    if source is not None:
+        source.stop()
     kept = f", {report.spooled} kept in the spool for the next start" if report.spooled else ""
     say(f"kafkalog tail: stopped after {agent.lines_shipped} entries; {report.delivered} delivered{kept}")
     return 0

@@ -150,6 +150,11 @@ def load_settings(path: str) -> TailSettings:
             text = f.read()
     except OSError as exc:
         raise TailConfigError(f"config: cannot read {path!r}: {exc}") from None
+    return parse_settings(text, path)
+
+
+def parse_settings(text: str, path: str) -> TailSettings:
+    """Check TOML inputs text; ``path`` names where it came from in error messages."""
     try:
         data = _toml_loads(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError says the line and column
