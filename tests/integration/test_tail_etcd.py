@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from kafka_util import TopicFactory, read_records
-from support import unused_port, wait_until
+from support import ROOT, unused_port, wait_until
 from tail_util import Writer, read_seqs, started_tail, stderr_of, stop_tail
 
 pytestmark = [pytest.mark.integration]
@@ -75,8 +75,9 @@ def test_inputs_from_etcd_key_follow_its_changes(etcd: str, kafka_bootstrap: str
 
 
 def test_missing_key_is_rejected_at_start(etcd: str, kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A key that does not exist stops the agent at start (exit 2), saying so."""
     proc = subprocess.run([sys.executable, "-m", "kafkalog", "tail", "--bootstrap-servers", kafka_bootstrap,
                            "--topic", "t", "--state-dir", str(tmp_path / "s"),
                            "--config-source", f"etcd://{etcd}/no/such/key"],
-                          capture_output=True, text=True, timeout=60, check=False, cwd=Path(__file__).resolve().parents[2])
+                          capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
     assert proc.returncode == 2 and "the key does not exist" in proc.stderr
