@@ -8,12 +8,14 @@ topic holds N records (process start included: ~0.3 s for Python). CPU: the ship
 (all its threads) at that moment, per line. Runs are interleaved (kafkalog, rsyslog, kafkalog, ...), each into a
 fresh topic; medians with min-max. rsyslog (Debian packages rsyslog and rsyslog-kafka) ships a compact JSON
 object per line (msg, host, time) with acks=all; kafkalog ships its full record (docs/record-format.md) with
-acks=all, through its disk spool. The baseline is rsyslog measured in the same run.
+acks=all, through its disk spool, with each transport (kafka-python, the default, and confluent-kafka when
+installed). The baseline is rsyslog measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import signal
@@ -101,10 +103,13 @@ def main() -> None:
         f.writelines(f"2026-12-02 10:00:00,123 INFO billing.api seq {i} user=alice paid amount=12.50 "
                      f"request=r-{i:08d}\n" for i in range(args.lines))
 
-    def kafkalog_tail(bootstrap: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
+    def kafkalog_tail(bootstrap: str, transport: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
         def start(topic: str, run_dir: Path) -> subprocess.Popen[bytes]:
+            config = run_dir / "tail.toml"
+            config.write_text(f'[kafkalog]\ntransport = "{transport}"\n')
             return subprocess.Popen([sys.executable, "-m", "kafkalog", "tail", "--bootstrap-servers", bootstrap,
-                                     "--topic", topic, "--state-dir", str(run_dir / "state"), str(path)],
+                                     "--topic", topic, "--state-dir", str(run_dir / "state"),
+                                     "--config", str(config), str(path)],
                                     stderr=open(run_dir / "err", "wb"), cwd=ROOT)
         return start
 
@@ -117,7 +122,9 @@ def main() -> None:
         return start
 
     def measure(bootstrap: str) -> dict[str, list[tuple[float, float]]]:
-        targets = {"kafkalog tail": kafkalog_tail(bootstrap)}
+        targets = {"kafkalog tail": kafkalog_tail(bootstrap, "kafka-python")}
+        if importlib.util.find_spec("confluent_kafka") is not None:
+            targets["kafkalog tail, transport=confluent"] = kafkalog_tail(bootstrap, "confluent")
         if has_rsyslog:
             targets["rsyslog imfile+omkafka"] = rsyslog(bootstrap)
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}

@@ -229,9 +229,12 @@ class TailAgent:
 
     def _original_of(self, fd: int, key: FileKey) -> Follower | None:
         """The followed file this new one is a copy of (same first bytes), as copytruncate makes."""
-        for follower in self.followers.values():  # a full fingerprint only: small files often share a header
-            if follower.key != key and follower.fd is not None and follower.copy_of is None \
-                    and follower.fingerprint.length == FINGERPRINT_BYTES and same_content(fd, follower.fingerprint):
+        head = take_fingerprint(fd, FINGERPRINT_BYTES)
+        if head.length < FINGERPRINT_BYTES:  # a full fingerprint only: small files often share a header
+            return None
+        for follower in self.followers.values():
+            if follower.fingerprint == head and follower.key != key and follower.fd is not None \
+                    and follower.copy_of is None:
                 return follower
         return None
 
@@ -268,14 +271,16 @@ class TailAgent:
         """Read one chunk of ``follower`` if it has one; True if it did."""
         if follower.copy_of is not None:
             return False
+        before = follower.size
         if follower.fd is None:
-            if follower.size <= follower.read_to:
+            if follower.size == follower.read_to:  # as the last scan saw it: unchanged (smaller: truncated)
                 return False
             self._make_room()
             if not follower.open():
                 return False
+            before = -1
         follower.refresh_size()
-        if follower.changed_under_us():
+        if follower.size != before and follower.changed_under_us():  # idle files cost one fstat per round
             self._truncated(follower)
         if follower.at_end():
             return False
