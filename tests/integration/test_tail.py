@@ -7,10 +7,12 @@ once (or, after a SIGKILL, that only lines after the saved offset were repeated)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,23 @@ class TestRestarts:
             f.write("".join(f"seq {i}\n" for i in range(1_000, 1_500)))
         proc = start_tail(kafka_bootstrap, topic, state, str(log))
         check = read_seqs(kafka_bootstrap, topic, 1_500)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+
+    def test_reused_inode_is_a_new_file(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """Saved state for this device and inode but another file's first bytes (the inode was reused): the file
+        is read from its beginning, not from the old offset."""
+        log = tmp_path / "a.log"
+        log.write_text("".join(f"seq {i}\n" for i in range(100)))
+        info = os.stat(log)
+        state = tmp_path / "state"
+        state.mkdir()
+        old = hashlib.blake2b(b"seq 0 of the deleted file\n", digest_size=16).hexdigest()
+        (state / "offsets.json").write_text(json.dumps({"version": 1, "files": [
+            {"path": str(log), "dev": info.st_dev, "ino": info.st_ino, "fp_len": 26, "fp": old, "offset": 200,
+             "line": 40, "seen": time.time()}]}))
+        proc = start_tail(kafka_bootstrap, topic, state, str(log))
+        check = read_seqs(kafka_bootstrap, topic, 100, timeout=60)
         _finish(proc, state)
         assert check.each_once, check.summary()
 
