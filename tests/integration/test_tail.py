@@ -71,6 +71,29 @@ class TestRotation:
         _finish(proc, state)
         assert check.each_once, check.summary() + stderr_of(state)
 
+    def test_truncation_racing_a_writer_leaves_nuls_that_are_skipped(self, kafka_bootstrap: str, topic: str,
+                                                                      tmp_path: Path) -> None:
+        """Truncated, then written at the writer's old offset (no O_APPEND): the file holds a NUL hole, then the new
+        lines. Every line arrives once and whole, and no record carries NUL bytes."""
+        log = tmp_path / "a.log"
+        state = tmp_path / "state"
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT, 0o644)  # a writer that keeps its own offset
+        try:
+            for i in range(100):
+                os.write(fd, f"seq {i} {'a' * 20}\n".encode())
+            proc = start_tail(kafka_bootstrap, topic, state, str(log))
+            wait_until(lambda: count_records(kafka_bootstrap, topic) >= 100, 60, "first lines never arrived")
+            os.truncate(log, 0)
+            for i in range(100, 200):
+                os.write(fd, f"seq {i} {'b' * 20}\n".encode())
+        finally:
+            os.close(fd)
+        records = read_records(kafka_bootstrap, topic, 200, timeout=60)
+        _finish(proc, state)
+        msgs = [r.json()["msg"] for r in records]
+        assert [int(m.split()[1]) for m in msgs] == list(range(200)), msgs[95:105]
+        assert not any("\x00" in m for m in msgs)
+
     def test_file_deleted_while_open_is_read_to_its_end(self, kafka_bootstrap: str, topic: str,
                                                         tmp_path: Path) -> None:
         """Lines written just before the file is deleted (and after the agent last looked) still arrive."""
