@@ -340,6 +340,7 @@ class TestConfigFile:
                           f'[[inputs]]\npaths = ["{b}"]\ntopic = "{topic_b}"\nstatic_fields = {{team = "b"}}\n')
         records_b = read_records(kafka_bootstrap, topic_b, 300, timeout=60)
         proc.send_signal(signal.SIGHUP)  # a reload by signal, with the same inputs: changes nothing
+        wait_until(lambda: stderr_of(state).count("config reloaded") >= 2, 30, "SIGHUP did not reload")
         writer.join(60)
         check = read_seqs(kafka_bootstrap, topic_a, 4_000)
         _finish(proc, state)
