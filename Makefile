@@ -3,20 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test test-fast test-under-load test-oldest lint bench clean
+.PHONY: setup demo test test-fast test-under-load test-oldest test-versions lint docs docs-serve bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 setup: $(PY)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,docs]'
 	$(PY) -m kafkalog.testing --fetch-only
 
 demo: setup
 	$(PY) examples/demo.py
 
-test: setup lint
+# The whole suite on $(VENV)'s Python; the unit tests on every other supported one (test-versions).
+test: setup lint docs
+	$(MAKE) test-versions PYTHON_VERSIONS="$(filter-out $(MAIN_VERSION),$(PYTHON_VERSIONS))"
 	$(PY) -m pytest
 	$(MAKE) test-oldest
 
@@ -47,8 +49,16 @@ lint: $(PY)
 bench: setup
 	$(PY) bench/run_all.py
 
+# The documentation site, built into site/ with warnings as errors: a broken link, a missing page in the nav or
+# an option of KafkaLogConfig without a description fails it. `make docs-serve` previews it with live reload.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
+
 clean:
-	rm -rf $(VENV) $(OLDEST_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST_VENV) $(VERSION_VENVS) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # The kafka-python transport against the oldest supported kafka-python (the pyproject range's floor).
 # A light venv: its own kafka-python, everything else borrowed from $(VENV) through a .pth (seconds to build).
@@ -69,3 +79,35 @@ test-oldest: $(PY)
 	$(OLDEST_VENV)/bin/python -m pip install -q --no-deps 'kafka-python==$(OLDEST_KAFKA_PYTHON)'
 	$(OLDEST_VENV)/bin/python -c "import kafka; assert kafka.__version__ == '$(OLDEST_KAFKA_PYTHON)', kafka.__version__"
 	$(OLDEST_VENV)/bin/python -m pytest -q $(if $(OLDEST_DESELECT),-k '$(OLDEST_DESELECT)') $(OLDEST_TESTS)
+
+# The unit tests (everything not marked integration) on each supported Python, each in a light venv of its own
+# (.venv-3.10 ...) holding only the `unit` extra; rebuilt when pyproject.toml changes. The interpreter is
+# $(PYTHON_3_10) etc. if set, else ~/.pyenv/versions/3.10.*/bin/python3.10, else a working python3.10 on PATH.
+# A version that cannot be found fails the target: it is never skipped.
+PYTHON_VERSIONS ?= 3.10 3.11 3.12 3.13
+MAIN_VERSION = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+VERSION_VENVS = $(addprefix .venv-,$(PYTHON_VERSIONS))
+
+test-versions: $(addprefix test-py,$(PYTHON_VERSIONS))
+.PRECIOUS: .venv-%/installed
+
+test-py%: .venv-%/installed
+	@echo "== unit tests on Python $*"
+	.venv-$*/bin/python -m pytest -q -m "not integration" -p no:cacheprovider
+
+.venv-%/installed: pyproject.toml
+	@python="$(PYTHON_$(subst .,_,$*))"; \
+	for candidate in $$(ls -d $(HOME)/.pyenv/versions/$*.*/bin/python$* 2>/dev/null | sort -V -r) python$*; do \
+		[ -n "$$python" ] && break; \
+		"$$candidate" -c "" 2>/dev/null && python="$$candidate"; \
+	done; \
+	if [ -z "$$python" ]; then \
+		echo "error: no Python $* found (set PYTHON_$(subst .,_,$*)=/path/to/python$*, or install it:" \
+			"pyenv install $*)" >&2; exit 1; \
+	fi; \
+	found="$$("$$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
+	if [ "$$found" != "$*" ]; then echo "error: $$python is Python $$found, not $*" >&2; exit 1; fi; \
+	echo "== building .venv-$* with $$python"; \
+	rm -rf .venv-$* && "$$python" -m venv .venv-$* && \
+	.venv-$*/bin/python -m pip install -q --upgrade pip && \
+	.venv-$*/bin/python -m pip install -q -e '.[unit]' && touch $@

@@ -1,6 +1,6 @@
-"""kafkalog: ship Python log records (stdlib logging and loguru) to Apache Kafka as JSON.
+"""kafkalog: ship Python log records (stdlib logging, loguru and structlog) to Apache Kafka as JSON.
 
-Importing kafkalog imports no Kafka client and not loguru: they are loaded where used.
+Importing kafkalog imports no Kafka client, not loguru, structlog or OpenTelemetry: they are loaded where used.
 """
 
 from __future__ import annotations
@@ -8,10 +8,12 @@ from __future__ import annotations
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig
+from .context import bind, bound, clear_context, get_context, unbind
 from .errors import ConfigError, ConfigTypeError, DeliveryError, KafkaLogError, MissingDependencyError
 from .formatter import KafkaJsonFormatter
 from .handler import KafkaHandler
 from .loguru_sink import KafkaSink, not_from_kafka_client
+from .structlog_processor import KafkaProcessor
 from .typing import Message, Transport
 
 __all__ = [
@@ -23,12 +25,18 @@ __all__ = [
     "KafkaJsonFormatter",
     "KafkaLogConfig",
     "KafkaLogError",
+    "KafkaProcessor",
     "KafkaSink",
     "Message",
     "MissingDependencyError",
     "Stats",
     "Transport",
     "__version__",
+    "bind",
+    "bound",
+    "clear_context",
+    "get_context",
     "not_from_kafka_client",
+    "unbind",
 ]
 __version__ = "0.1.0"

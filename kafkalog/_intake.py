@@ -31,7 +31,7 @@ class Intake:
     def __init__(self, config: KafkaLogConfig) -> None:
         self.config = config
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
-                                     static_fields=config.static_fields)
+                                     static_fields=config.static_fields, trace_ids=config.trace_ids)
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
@@ -43,9 +43,11 @@ class Intake:
         """
         return (threading.get_ident() if ident is None else ident) in self.worker.thread_idents
 
-    def ship(self, event: Event | str, created: float, topic: str | None = None) -> bool:
+    def ship(self, event: Event | str, created: float, level: int = 0, topic: str | None = None) -> bool:
         """Queue one record; False if it was dropped (counted). ``event`` is an event dict, or the text a custom
-        formatter produced; ``topic`` overrides the configured one (``kafkalog tail``: one topic per input)."""
+        formatter produced; ``level`` is its level number (stdlib's and loguru's agree), which picks the
+        ``overflow`` policy when the queue is full; ``topic`` overrides the configured one (``kafkalog tail``: one
+        topic per input)."""
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
@@ -70,7 +72,9 @@ class Intake:
             return False
         topic = topic or config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
-        return self.worker.put(Message(topic, key, data, int(created * 1000)))
+        if config.headers_for is None:
+            return self.worker.put(Message(topic, key, data, int(created * 1000)), level)
+        return self.worker.put(Message(topic, key, data, int(created * 1000), config.headers_for(routing)), level)
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

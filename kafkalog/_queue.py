@@ -21,6 +21,8 @@ from .typing import Message
 RECORD_OVERHEAD = 256
 """Bytes charged per queued record on top of its key and value: the Python objects that hold it (measured ~250 B),
 so queue_max_bytes bounds the memory the queue really takes."""
+HEADER_OVERHEAD = 140
+"""Bytes charged per record header on top of its name and value: its tuple, str and bytes objects (measured ~138 B)."""
 
 
 class Ledger:
@@ -62,8 +64,9 @@ class RecordQueue(Protocol):
     ledger: Ledger
     durable: bool  # records survive the process: never give up on them, leave them at the close deadline
 
-    def put(self, message: Message, size: int) -> str:
-        """Accept one record, or return the reason it was dropped (counted already)."""
+    def put(self, message: Message, size: int, level: int = 0) -> str:
+        """Accept one record, or return the reason it was dropped (counted already). ``level`` (the record's
+        level number) chooses the overflow policy when the queue is full."""
 
     def take(self, max_records: int) -> Taken | None:
         """The oldest records not yet taken, or None when there are none right now."""
@@ -119,7 +122,7 @@ class MemoryQueue:
         self._bytes = 0
         self._in_flight = 0
 
-    def put(self, message: Message, size: int) -> str:
+    def put(self, message: Message, size: int, level: int = 0) -> str:
         config = self.config
         ledger = self.ledger
         with ledger.lock:
@@ -128,7 +131,7 @@ class MemoryQueue:
                 reason = Reason.CLOSED
             elif size > config.queue_max_bytes:
                 reason = Reason.TOO_LARGE
-            elif self._full(size) and not self._make_room(size):
+            elif self._full(size) and not self._make_room(size, level):
                 reason = Reason.QUEUE_FULL
             else:
                 if not self._items and not self._in_flight:
@@ -145,17 +148,18 @@ class MemoryQueue:
     def _full(self, size: int) -> bool:
         return len(self._items) >= self.config.queue_max_records or self._bytes + size > self.config.queue_max_bytes
 
-    def _make_room(self, size: int) -> bool:
-        """Called with the lock held and the queue full: apply the overflow policy."""
+    def _make_room(self, size: int, level: int) -> bool:
+        """Called with the lock held and the queue full: apply the overflow policy for the record's level."""
         config = self.config
-        if config.overflow == "drop_oldest":
+        policy = config.overflow_policy.for_level(level)
+        if policy == "drop_oldest":
             while self._items and self._full(size):
                 _, old_size = self._items.popleft()
                 self._bytes -= old_size
                 self.ledger.counters.settled += 1
                 self.ledger.drop(Reason.QUEUE_FULL)
             return True
-        if config.overflow == "block" and threading.current_thread() is not self._sender_thread():
+        if policy == "block" and threading.current_thread() is not self._sender_thread():
             deadline = time.monotonic() + config.block_timeout
             while self._full(size):
                 remaining = deadline - time.monotonic()

@@ -7,7 +7,9 @@ and the traceback (they refer to live objects) and leaves JSON encoding of odd v
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -16,11 +18,13 @@ from itertools import islice
 from types import FrameType, TracebackType
 from typing import Any
 
+from ._trace import current_ids
+from .context import get_bound
 from .typing import Event
 
 RESERVED_KEYS = frozenset(
     {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file", "line",
-     "exception", "truncated"}
+     "exception", "truncated", "trace_id", "span_id"}
 )
 """Top-level keys of the record contract; ``static_fields`` may not use them."""
 
@@ -116,12 +120,23 @@ _WARNINGS_FILES = ("warnings.py", "_py_warnings.py")  # the module moved in Pyth
 class RecordBuilder:
     """Builds events with the per-handler constants (host, static fields, default action) bound once."""
 
-    __slots__ = ("default_action", "host", "static_fields")
+    __slots__ = ("default_action", "host", "static_fields", "trace_ids")
 
-    def __init__(self, *, host: str, default_action: str, static_fields: Mapping[str, Any]) -> None:
+    def __init__(self, *, host: str, default_action: str, static_fields: Mapping[str, Any],
+                 trace_ids: bool = True) -> None:
         self.host = host
         self.default_action = default_action
         self.static_fields = dict(static_fields)
+        self.trace_ids = trace_ids
+
+    def _finish(self, event: Event) -> None:
+        """The keys every adapter adds last: the active span's ids, then the static fields."""
+        if self.trace_ids:
+            ids = current_ids()
+            if ids is not None:
+                event["trace_id"], event["span_id"] = ids
+        if self.static_fields:
+            event.update(self.static_fields)
 
     def from_logging(self, record: logging.LogRecord) -> Event:
         """Event for a stdlib record: extras (``extra=``) go to ``fields``, ``action`` is lifted out of them."""
@@ -131,6 +146,9 @@ class RecordBuilder:
         # then every key is looked at.
         keys = islice(attrs, _N_INIT_ATTRS, None) if next(iter(attrs), None) == _FIRST_INIT_ATTR else attrs
         fields = {k: attrs[k] for k in keys if k not in _LOGRECORD_ATTRS}
+        context = get_bound()
+        if context:  # values bound with kafkalog.bind(): under the call's own extras
+            fields = {**context, **fields}
         action = fields.pop("action", self.default_action)
         levelname = record.levelname
         event: Event = {
@@ -156,13 +174,13 @@ class RecordBuilder:
             fields.setdefault("stack_info", record.stack_info)
         if record.name == _WARNINGS_LOGGER:
             _from_warning(event, fields)
-        if self.static_fields:
-            event.update(self.static_fields)
+        self._finish(event)
         return event
 
     def from_loguru(self, record: Mapping[str, Any]) -> Event:
         """Event for a loguru record: ``bind()`` values and call kwargs (``record["extra"]``) go to ``fields``."""
-        fields = dict(record["extra"])
+        context = get_bound()
+        fields = {**context, **record["extra"]} if context else dict(record["extra"])
         action = fields.pop("action", self.default_action)
         event: Event = {
             "type": record["level"].name.lower(),
@@ -181,6 +199,106 @@ class RecordBuilder:
         exc = record["exception"]
         if exc is not None and exc.type is not None:
             event["exception"] = exception_info(exc.type, exc.value, exc.traceback)
-        if self.static_fields:
-            event.update(self.static_fields)
+        self._finish(event)
         return event
+
+    def from_structlog(self, method_name: str, event_dict: Mapping[str, Any], created: float,
+                       logger_name: str | None = None) -> Event:
+        """Event for a structlog event dict: ``event`` is the message, every other key a field (bound values,
+        keyword arguments, ``structlog.contextvars``), except the keys structlog's own processors add for what
+        the record contract has a place for (``level``, ``logger``, ``exc_info``/``exception``, callsite keys).
+        ``logger_name``: the wrapped logger's own name (a stdlib logger's), used when the event names none."""
+        context = get_bound()
+        fields = {**context, **event_dict} if context else dict(event_dict)
+        pop = fields.pop
+        message = pop("event", None)
+        args = pop("positional_args", None)
+        text = "" if message is None else message if isinstance(message, str) else _safe_text(message)
+        if args:
+            text = _percent(text, args)
+        level = pop("level", None)
+        level_name = level.lower() if isinstance(level, str) else _METHOD_LEVELS.get(method_name, method_name)
+        action = pop("action", self.default_action)
+        # CallsiteParameterAdder's keys, when present and of their type (a user's own process="x" stays a field)
+        func_name, pathname = _take(fields, "func_name", str), _take(fields, "pathname", str)
+        lineno, process = _take(fields, "lineno", int), _take(fields, "process", int)
+        thread_name = _take(fields, "thread_name", str)
+        frame = _caller_frame() if func_name is None or pathname is None or lineno is None else None
+        logger = _take(fields, "logger", str) or logger_name
+        if logger is None and frame is not None:
+            logger = frame.f_globals.get("__name__")
+        event: Event = {
+            "type": level_name,
+            "action": action if isinstance(action, str) else str(action),
+            "time": iso_utc(created),
+            "msg": text,
+            "fields": fields,
+            "funcName": func_name if func_name is not None else frame.f_code.co_name if frame is not None else "",
+            "logger": logger,
+            "host": self.host,
+            "pid": process if process is not None else os.getpid(),
+            "thread": thread_name if thread_name is not None else threading.current_thread().name,
+            "file": pathname if pathname is not None else frame.f_code.co_filename if frame is not None else "",
+            "line": lineno if lineno is not None else frame.f_lineno if frame is not None else 0,
+        }
+        exc_info = _exc_info(pop("exc_info", None))
+        if exc_info is not None:
+            event["exception"] = exception_info(*exc_info)
+        else:  # structlog's format_exc_info ran before us: its text
+            stack = fields.get("exception")
+            if isinstance(stack, str) and stack.startswith(_TRACEBACK_STARTS):
+                event["exception"] = {"type": "", "message": "", "stack": pop("exception")}
+        self._finish(event)
+        return event
+
+
+_TRACEBACK_STARTS = ("Traceback (most recent call last):", "  + Exception Group Traceback")
+
+
+def _take(fields: dict[str, Any], key: str, kind: type) -> Any:
+    """Pop ``fields[key]`` if it is a ``kind`` (not a bool); None, and the field left alone, otherwise."""
+    value = fields.get(key)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        del fields[key]
+        return value
+    return None
+
+
+_METHOD_LEVELS = {"exception": "error", "warn": "warning", "msg": "info", "fatal": "critical"}
+_SKIPPED_PACKAGES = ("structlog", "kafkalog")
+_MAX_FRAMES = 32
+
+
+def _caller_frame() -> FrameType | None:
+    """The first frame outside structlog and kafkalog: the code that logged."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(_MAX_FRAMES):
+        if frame is None:
+            return None
+        name = frame.f_globals.get("__name__") or ""
+        if name.partition(".")[0] not in _SKIPPED_PACKAGES:
+            return frame
+        frame = frame.f_back
+    return frame
+
+
+def _percent(text: str, args: Any) -> str:
+    """``text % args`` as structlog's PositionalArgumentsFormatter does it (one mapping argument: by name)."""
+    if isinstance(args, tuple) and len(args) == 1 and isinstance(args[0], Mapping):
+        args = args[0]
+    try:
+        return str(text % args)
+    except Exception as exc:
+        return f"{text} [message formatting failed: {type(exc).__name__}: {exc}; args={_safe_text(args)}]"
+
+
+def _exc_info(value: Any) -> tuple[type[BaseException], BaseException, TracebackType | None] | None:
+    """structlog's ``exc_info`` forms: an exception, an ``exc_info`` tuple, or a true value (the current one)."""
+    if not value:
+        return None
+    if isinstance(value, BaseException):
+        return type(value), value, value.__traceback__
+    if isinstance(value, tuple) and len(value) == 3 and isinstance(value[1], BaseException):
+        return type(value[1]), value[1], value[2]
+    current = sys.exc_info()
+    return None if current[1] is None else (type(current[1]), current[1], current[2])

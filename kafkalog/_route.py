@@ -1,9 +1,9 @@
-"""Where a record goes: its topic (fixed, templated or chosen by a callable) and its message key."""
+"""Where a record goes: its topic (fixed, templated or chosen by a callable), its message key and its headers."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ConfigError, ConfigTypeError
@@ -17,6 +17,8 @@ UNKNOWN = "unknown"
 
 
 def _lookup(event: Event, path: tuple[str, ...]) -> Any:
+    if len(path) == 1:
+        return event.get(path[0]) if isinstance(event, dict) else None
     value: Any = event
     for name in path:
         if not isinstance(value, dict) or name not in value:
@@ -86,6 +88,9 @@ def compile_key(key: object) -> Callable[[Event], bytes | None] | None:
         return call
     if not isinstance(key, str):
         raise ConfigTypeError(f"key: expected None, a field path or a callable, got {type(key).__name__}")
+    if "{" in key or "}" in key:  # a template, as for topics and headers: "{trace_id}", "{service}-{fields.user}"
+        render = _compile_template("key", key)
+        return lambda event: _to_key_bytes(render(event))
     if not _FIELD_PATH.match(key):
         raise ConfigError(f"key: {key!r} must be a record key (e.g. 'host') or a path such as 'fields.user_id'")
     path = tuple(key.split("."))
@@ -98,3 +103,88 @@ def _to_key_bytes(value: Any) -> bytes | None:
     if isinstance(value, bytes):
         return value
     return str(value).encode("utf-8", "backslashreplace")
+
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def compile_headers(headers: object) -> Callable[[Event], Headers | None] | None:
+    """Check ``headers`` once: ``None``; a list of record keys / ``fields.name`` paths (each becomes a header of the
+    same name); or a mapping of header name to a fixed value or a template such as ``"{trace_id}"``.
+
+    A header whose template names a value the record does not have is left out of that record, so consumers see
+    no ``unknown`` placeholders; a record may then carry fewer headers, or none (``None``).
+    """
+    if headers is None:
+        return None
+    if isinstance(headers, str) or not isinstance(headers, (Mapping, list, tuple)):
+        raise ConfigTypeError("headers: expected a mapping of header name to value or '{template}', or a list of "
+                              f"record keys, got {type(headers).__name__}")
+    if isinstance(headers, Mapping):
+        items = [(name, value) for name, value in headers.items()]
+    else:
+        items = [(name, f"{{{name}}}") for name in headers]
+    fixed: list[tuple[str, bytes]] = []
+    templated: list[tuple[str, Callable[[Event], str | None]]] = []
+    for name, value in items:
+        if not isinstance(name, str) or not name:
+            raise ConfigTypeError(f"headers: header names must be non-empty strings, got {name!r}")
+        if isinstance(value, bytes):
+            fixed.append((name, value))
+            continue
+        if not isinstance(value, str):
+            raise ConfigTypeError(f"headers: the value of {name!r} must be a str (fixed or '{{template}}') or bytes, "
+                                  f"got {type(value).__name__}")
+        if _PLACEHOLDER.search(value) or "{" in value or "}" in value:
+            templated.append((name, _compile_template(f"headers: {name!r}", value)))
+        else:
+            fixed.append((name, value.encode("utf-8")))
+    if not fixed and not templated:
+        return None
+    constant: Headers = tuple(fixed)
+    if not templated:
+        return lambda event: constant
+
+    def render(event: Event) -> Headers | None:
+        out = [*constant]
+        for name, template in templated:
+            text = template(event)
+            if text is not None:
+                out.append((name, text.encode("utf-8", "backslashreplace")))
+        return tuple(out) or None
+
+    return render
+
+
+def _compile_template(what: str, template: str) -> Callable[[Event], str | None]:
+    """A key or header template: its text for a record, or None when a value it names is missing or empty."""
+    names = _PLACEHOLDER.findall(template)
+    literal = _PLACEHOLDER.sub("", template)
+    if "{" in literal or "}" in literal:
+        raise ConfigError(f"{what}: unbalanced braces in {template!r}")
+    for name in names:
+        if not _FIELD_PATH.match(name):
+            raise ConfigError(f"{what}: placeholder {{{name}}} must be a record key or a fields.<name> path")
+    paths = [tuple(name.split(".")) for name in names]
+    if template == f"{{{names[0]}}}" and len(names) == 1:  # the usual "{key}": the value itself
+        path = paths[0]
+
+        def value_of(event: Event) -> str | None:
+            value = _lookup(event, path)
+            if value is None or value == "":
+                return None
+            return value if isinstance(value, str) else str(value)
+
+        return value_of
+    form = _PLACEHOLDER.sub("{}", template)
+
+    def render(event: Event) -> str | None:
+        values = []
+        for path in paths:
+            value = _lookup(event, path)
+            if value is None or value == "":
+                return None
+            values.append(value if isinstance(value, str) else str(value))
+        return form.format(*values)
+
+    return render

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from . import _lifecycle as lifecycle
-from ._queue import RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
+from ._queue import HEADER_OVERHEAD, RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
 from ._report import ErrorReporter
 from ._sender import Sender
 from ._stats import Stats
@@ -94,12 +94,15 @@ class Worker:
 
     # --- the application's side -------------------------------------------------------------------------------
 
-    def put(self, message: Message) -> bool:
-        """Queue one record without blocking (except under ``overflow="block"``); False if it was dropped."""
+    def put(self, message: Message, level: int = 0) -> bool:
+        """Queue one record without blocking (except where ``overflow`` says "block" for its ``level``); False if
+        it was dropped."""
         if self._thread is None:
             self._start_thread()
         size = len(message.value) + (len(message.key) if message.key else 0) + RECORD_OVERHEAD
-        reason = self._queue.put(message, size)
+        if message.headers:
+            size += sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in message.headers)
+        reason = self._queue.put(message, size, level)
         if reason:
             self._report_drop(reason)
             return False

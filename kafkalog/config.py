@@ -10,10 +10,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from ._client_options import OPTION_NAMES as CLIENT_OPTION_NAMES
+from ._client_options import SECRET_OPTIONS, ClientOptions
+from ._client_options import check as check_client_options
 from ._encode import dumps
+from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
-from ._route import compile_key, compile_topic
-from ._secrets import masked, scrub, secret_values
+from ._route import Headers, compile_headers, compile_key, compile_topic
+from ._secrets import MASK, masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
 from .transports._registry import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
@@ -21,7 +25,6 @@ from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 Oversize = Literal["truncate", "drop"]
 Schema = Literal["kafkalog", "ecs", "otlp"]
-OVERFLOW_POLICIES: tuple[str, ...] = ("drop_newest", "drop_oldest", "block")
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
 SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp")
 SPOOL_FULL_POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
@@ -81,7 +84,7 @@ class KafkaLogConfig:
     producer_config: Mapping[str, Any] = field(default_factory=dict)
     queue_max_records: int = 100_000
     queue_max_bytes: int = 64 * 1024 * 1024
-    overflow: Overflow = "drop_newest"
+    overflow: Overflow | Mapping[str | int, Overflow] = "drop_newest"
     block_timeout: float = 0.05
     batch_max_records: int = 500
     linger: float = 0.05
@@ -101,6 +104,23 @@ class KafkaLogConfig:
     spool_segment_bytes: int = 16 * 1024 * 1024
     spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
     spool_fsync: bool = False
+    # context, tracing and record headers (docs/context.md)
+    trace_ids: bool = True
+    headers: Mapping[str, str | bytes] | Sequence[str] | None = None
+
+    # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_ca_file: str | os.PathLike[str] | None = None
+    ssl_cert_file: str | os.PathLike[str] | None = None
+    ssl_key_file: str | os.PathLike[str] | None = None
+    ssl_key_password: str | None = None
+    compression: str | None = None
+    acks: int | str | None = None
+    producer_linger: float | None = None
+    producer_batch_bytes: int | None = None
 
     # derived once in __post_init__
     servers: tuple[str, ...] = field(init=False)
@@ -108,8 +128,11 @@ class KafkaLogConfig:
     fixed_topic: str | None = field(init=False)
     topic_for: Callable[[Event], str] = field(init=False)
     key_for: Callable[[Event], bytes | None] | None = field(init=False)
+    headers_for: Callable[[Event], Headers | None] | None = field(init=False)
     transport_spec: TransportSpec = field(init=False)
     transport_settings: Mapping[str, Any] = field(init=False)
+    client_options: ClientOptions = field(init=False)
+    overflow_policy: OverflowPolicy = field(init=False)
     secrets: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -121,13 +144,15 @@ class KafkaLogConfig:
         setter(self, "key_for", compile_key(self.key))
         self._check_fields()
         self._check_numbers()
-        if self.overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(f"overflow: {self.overflow!r} is not one of {list(OVERFLOW_POLICIES)}")
+        setter(self, "overflow_policy", OverflowPolicy(self.overflow))
+        if isinstance(self.overflow, Mapping):
+            setter(self, "overflow", dict(self.overflow))
         if self.oversize not in OVERSIZE_POLICIES:
             raise ConfigError(f"oversize: {self.oversize!r} is not one of {list(OVERSIZE_POLICIES)}")
         if not isinstance(self.schema, str) or self.schema not in SCHEMAS:
             raise ConfigError(f"schema: {self.schema!r} is not one of {list(SCHEMAS)}")
         self._check_spool()
+        self._check_context()
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
@@ -139,10 +164,15 @@ class KafkaLogConfig:
         setter(self, "transport_spec", spec)
         producer_config = {str(k): v for k, v in self.producer_config.items()}
         setter(self, "producer_config", producer_config)
-        settings = spec.validate(producer_config)
+        options = check_client_options({name: getattr(self, name) for name in CLIENT_OPTION_NAMES}, producer_config)
+        setter(self, "client_options", options)
+        for name, value in options.items():  # shown normalised ("SASL_SSL", acks "all"); linger stays in seconds
+            if name != "producer_linger":
+                setter(self, name, value)
+        setter(self, "secrets", secret_values(producer_config) + options.secrets())
+        settings = spec.validate(producer_config, options)
         settings["bootstrap_servers"] = list(self.servers)
         setter(self, "transport_settings", settings)
-        setter(self, "secrets", secret_values(producer_config))
         setter(self, "host", self.hostname or socket.gethostname())
 
     def _check_fields(self) -> None:
@@ -171,6 +201,11 @@ class KafkaLogConfig:
         if not isinstance(self.spool_fsync, bool):
             raise ConfigTypeError(f"spool_fsync: expected True or False, got {self.spool_fsync!r}")
 
+    def _check_context(self) -> None:
+        object.__setattr__(self, "headers_for", compile_headers(self.headers))
+        if not isinstance(self.trace_ids, bool):
+            raise ConfigTypeError(f"trace_ids: expected True or False, got {self.trace_ids!r}")
+
     def _check_numbers(self) -> None:
         _number("queue_max_records", self.queue_max_records, minimum=1, integer=True)
         _number("max_message_bytes", self.max_message_bytes, minimum=1024, integer=True)
@@ -194,6 +229,8 @@ class KafkaLogConfig:
             value = getattr(self, f.name)
             if f.name == "producer_config":
                 value = masked(value)
+            elif f.name in SECRET_OPTIONS and value is not None:
+                value = MASK
             shown.append(f"{f.name}={value!r}")
         return f"KafkaLogConfig({', '.join(shown)})"
 

@@ -73,7 +73,7 @@ class KafkaHandler(logging.Handler):
                 event = formatter.process_log_record(self._intake.builder.from_logging(record))  # then the hook
             else:
                 event = formatter.format(record)
-            self._intake.ship(event, record.created)
+            self._intake.ship(event, record.created, record.levelno)
         except Exception:  # counted, then the stdlib's way (logging.raiseExceptions decides what is printed)
             self._intake.drop(Reason.INTERNAL_ERROR)
             self.handleError(record)

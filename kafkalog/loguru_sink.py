@@ -40,7 +40,7 @@ class KafkaSink:
             record = message.record
             if is_client_logger(str(record["name"] or "")) or intake.own_thread():
                 return
-            intake.ship(intake.builder.from_loguru(record), record["time"].timestamp())
+            intake.ship(intake.builder.from_loguru(record), record["time"].timestamp(), record["level"].no)
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a loguru record: {exc!r}")
 

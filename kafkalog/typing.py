@@ -17,12 +17,13 @@ ErrorSink = Callable[[str], None]
 
 
 class Message(NamedTuple):
-    """One encoded record, immutable once queued."""
+    """One encoded record, immutable once queued. ``headers``: Kafka record headers, ``None`` when there are none."""
 
     topic: str
     key: bytes | None
     value: bytes
     timestamp_ms: int
+    headers: tuple[tuple[str, bytes], ...] | None = None
 
 
 @runtime_checkable

@@ -7,6 +7,14 @@ different writers without trusting mtimes) followed by frames::
     frame   = magic "\\xd5KL1" | u32 payload length | u32 CRC32(payload)          (12 bytes, little-endian)
     payload = i64 timestamp_ms | u16 topic length | i32 key length (-1: None) | topic utf-8 | key | value
 
+A record with Kafka headers is written as a frame with magic ``"\\xd5KL2"`` whose payload also has them::
+
+    payload = i64 timestamp_ms | u16 topic length | i32 key length | u32 headers length | topic | key | headers
+              | value,  headers = (u16 name length | name utf-8 | u32 value length | value)*
+
+Records without headers keep the first form, so spools written before headers existed read as they always did
+(and a process of that older version can still read what this one writes, unless records carry headers).
+
 The CRC catches flipped bytes; the length against the file size catches a torn tail. A committed read offset is
 kept in ``<segment>.pos``: two 24-byte slots (magic, u64 generation, u64 offset, CRC32), written alternately, the
 valid one with the higher generation wins (see :func:`write_pos`).
@@ -24,12 +32,17 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..typing import Message
+from ._headers import decode_headers, encode_headers
 
 FILE_MAGIC = b"KLSPOOL1"
 FILE_HEADER = struct.Struct("<8sQ")  # magic, created_ns
 FRAME_MAGIC = b"\xd5KL1"
+FRAME_MAGIC_HEADERS = b"\xd5KL2"  # the payload carries record headers
+FRAME_MAGICS = (FRAME_MAGIC, FRAME_MAGIC_HEADERS)
+_MAGIC_PREFIX = FRAME_MAGIC[:3]
 FRAME_HEADER = struct.Struct("<4sII")  # magic, payload length, crc32(payload)
 PAYLOAD_HEADER = struct.Struct("<qHi")  # timestamp_ms, topic length, key length (-1 for None)
+PAYLOAD_HEADER_V2 = struct.Struct("<qHiI")  # ... and the length of the record headers that follow the key
 POS_MAGIC = b"KLPO"
 POS_SLOT = struct.Struct("<4sQQI")  # magic, generation, offset, crc32(generation + offset)
 POS_SLOTS = (0, 512)  # two slots in different sectors, written alternately
@@ -78,35 +91,52 @@ def encode_frame(message: Message, topics: dict[str, bytes], out: list[bytes]) -
         topics[message.topic] = topic
     key = message.key
     value = message.value
+    headers = encode_headers(message.headers) if message.headers else b""
     try:
-        head = PAYLOAD_HEADER.pack(message.timestamp_ms, len(topic), -1 if key is None else len(key))
+        if message.headers:
+            head = PAYLOAD_HEADER_V2.pack(message.timestamp_ms, len(topic), -1 if key is None else len(key),
+                                          len(headers))
+        else:
+            head = PAYLOAD_HEADER.pack(message.timestamp_ms, len(topic), -1 if key is None else len(key))
     except struct.error as exc:
         raise ValueError(f"record header: {exc}") from exc
     crc = zlib.crc32(topic, zlib.crc32(head))
+    length = len(head) + len(topic) + len(value) + len(headers)
     if key:
         crc = zlib.crc32(key, crc)
-        length = len(head) + len(topic) + len(key) + len(value)
-    else:
-        length = len(head) + len(topic) + len(value)
+        length += len(key)
+    if headers:
+        crc = zlib.crc32(headers, crc)
     crc = zlib.crc32(value, crc)
     if length > MAX_PAYLOAD:
         raise ValueError(f"record larger than {MAX_PAYLOAD} bytes")
-    out.append(FRAME_HEADER.pack(FRAME_MAGIC, length, crc))
+    out.append(FRAME_HEADER.pack(FRAME_MAGIC_HEADERS if message.headers else FRAME_MAGIC, length, crc))
     out.append(head)
     out.append(topic)
     if key:
         out.append(key)
+    if headers:
+        out.append(headers)
     out.append(value)
     return FRAME_HEADER.size + length
 
 
-def decode_payload(buf: bytes, start: int, end: int, topics: dict[bytes, str]) -> Message:
-    """The record of ``buf[start:end]`` (a payload whose CRC already matched); ValueError if it is inconsistent."""
-    timestamp_ms, topic_len, key_len = PAYLOAD_HEADER.unpack_from(buf, start)
-    topic_start = start + PAYLOAD_HEADER.size
-    value_start = topic_end = topic_start + topic_len
+def decode_payload(buf: bytes, start: int, end: int, topics: dict[bytes, str], *,
+                   with_headers: bool = False) -> Message:
+    """The record of ``buf[start:end]`` (a payload whose CRC already matched); ValueError if it is inconsistent.
+
+    ``with_headers``: the payload is of the second form (a ``FRAME_MAGIC_HEADERS`` frame)."""
+    headers_len = 0
+    if with_headers:
+        timestamp_ms, topic_len, key_len, headers_len = PAYLOAD_HEADER_V2.unpack_from(buf, start)
+        topic_start = start + PAYLOAD_HEADER_V2.size
+    else:
+        timestamp_ms, topic_len, key_len = PAYLOAD_HEADER.unpack_from(buf, start)
+        topic_start = start + PAYLOAD_HEADER.size
+    key_end = topic_end = topic_start + topic_len
     if key_len >= 0:
-        value_start = topic_end + key_len
+        key_end = topic_end + key_len
+    value_start = key_end + headers_len
     if key_len < -1 or value_start > end:
         raise ValueError("payload lengths do not add up")
     raw_topic = buf[topic_start:topic_end]
@@ -116,8 +146,9 @@ def decode_payload(buf: bytes, start: int, end: int, topics: dict[bytes, str]) -
         if len(topics) >= _TOPIC_CACHE:
             topics.clear()
         topics[raw_topic] = topic
-    key = None if key_len < 0 else buf[topic_end:value_start]
-    return Message(topic, key, buf[value_start:end], timestamp_ms)
+    key = None if key_len < 0 else buf[topic_end:key_end]
+    headers = decode_headers(buf, key_end, value_start) if headers_len else None
+    return Message(topic, key, buf[value_start:end], timestamp_ms, headers)
 
 
 class ReadResult(NamedTuple):
@@ -174,7 +205,7 @@ class FrameReader:
                         break
                 magic, length, crc = unpack_header(buf, i)
                 frame_end = off + hsize + length
-                if magic != FRAME_MAGIC:
+                if magic not in FRAME_MAGICS:
                     reason = "bad record magic"
                     break
                 if frame_end > end:
@@ -191,7 +222,8 @@ class FrameReader:
                     reason = "CRC mismatch"
                     break
                 try:
-                    messages.append(decode_payload(buf, i + hsize, j, topics))
+                    messages.append(decode_payload(buf, i + hsize, j, topics,
+                                                   with_headers=magic == FRAME_MAGIC_HEADERS))
                 except (ValueError, struct.error) as exc:  # UnicodeDecodeError is a ValueError
                     reason = f"bad payload ({exc})"
                     break
@@ -217,7 +249,7 @@ def count_frames(fd: int, start: int, end: int) -> int:
             if len(buf) < hsize:
                 break
         magic, length, _ = FRAME_HEADER.unpack_from(buf, off - buf_start)
-        if magic != FRAME_MAGIC or off + hsize + length > end:
+        if magic not in FRAME_MAGICS or off + hsize + length > end:
             break
         count += 1
         off += hsize + length
@@ -237,15 +269,15 @@ def count_valid_after(fd: int, start: int, end: int) -> int:
             chunk = os.pread(fd, min(CHUNK, end - off), off)
             if len(chunk) < hsize:
                 break
-            found = chunk.find(FRAME_MAGIC)
+            found = chunk.find(_MAGIC_PREFIX)
             if found < 0:
-                off += len(chunk) - len(FRAME_MAGIC) + 1
+                off += len(chunk) - len(_MAGIC_PREFIX) + 1
                 continue
             candidate = off + found
             header = os.pread(fd, hsize, candidate)
             if len(header) == hsize:
-                _, length, crc = FRAME_HEADER.unpack(header)
-                if candidate + hsize + length <= end:
+                magic, length, crc = FRAME_HEADER.unpack(header)
+                if magic in FRAME_MAGICS and candidate + hsize + length <= end:
                     payload = os.pread(fd, length, candidate + hsize)
                     if len(payload) == length and zlib.crc32(payload) == crc:
                         count += 1

@@ -67,7 +67,8 @@ class SpoolQueue:
 
     # --- the application's side ------------------------------------------------------------------------------
 
-    def put(self, message: Message, size: int) -> str:
+    def put(self, message: Message, size: int, level: int = 0) -> str:
+        """Never drops for lack of room in memory (``overflow`` does not apply): waits for the disk instead."""
         if self._config.spool_full_policy == "block":
             return self._put_waiting_for_room(message, size)
         ledger = self.ledger

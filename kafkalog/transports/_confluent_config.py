@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .._client_options import ClientOptions, Setting, origin_of, translate
 from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
 from ._confluent_errors import _error_text, _Health
@@ -28,6 +29,23 @@ OWNED_OPTIONS: dict[str, str] = {
     "logger": "librdkafka's log lines are kept by kafkalog, never written to stderr or to logging",
     "transactional.id": "log shipping is not transactional",
 }
+
+OPTION_SETTINGS: dict[str, Setting] = {
+    # kafkalog option -> librdkafka's name for it (and the aliases that set the same thing)
+    "security_protocol": Setting("security.protocol"),
+    "sasl_mechanism": Setting("sasl.mechanism", ("sasl.mechanisms",)),
+    "sasl_username": Setting("sasl.username"),
+    "sasl_password": Setting("sasl.password"),
+    "ssl_ca_file": Setting("ssl.ca.location"),
+    "ssl_cert_file": Setting("ssl.certificate.location"),
+    "ssl_key_file": Setting("ssl.key.location"),
+    "ssl_key_password": Setting("ssl.key.password"),
+    "compression": Setting("compression.type", ("compression.codec",)),
+    "acks": Setting("acks", ("request.required.acks",)),
+    "producer_linger": Setting("linger.ms", ("queue.buffering.max.ms",)),
+    "producer_batch_bytes": Setting("batch.size"),
+}
+_CONVERT = {"security_protocol": str.lower}
 
 _CALLBACK_OPTIONS = frozenset({"stats_cb", "throttle_cb", "oauth_cb"})
 
@@ -175,7 +193,7 @@ def _named_options(text: str, config: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _trial(client: Any, settings: Mapping[str, Any]) -> None:
+def _trial(client: Any, settings: Mapping[str, Any], origin: Mapping[str, str]) -> None:
     """Build (and drop) a producer without servers: librdkafka checks every option, no network involved."""
     conf = dict(settings)
     conf["logger"] = _Health()
@@ -186,8 +204,8 @@ def _trial(client: Any, settings: Mapping[str, Any]) -> None:
         text = scrub_config(_error_text(exc.args[0]) if exc.args else str(exc), settings).strip()
         names = _named_options(text, settings)
         if names:
-            raise ConfigError(f"producer_config: {', '.join(repr(n) for n in names)} rejected by librdkafka: "
-                              f"{text}") from None
+            labels = [origin_of(n, origin) if n in origin else f"producer_config: {n!r}" for n in names]
+            raise ConfigError(f"{', '.join(labels)} rejected by librdkafka: {text}") from None
         raise ConfigError(f"producer_config: librdkafka rejected the configuration: {text}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigTypeError(f"producer_config: {scrub_config(str(exc), settings)}") from None
@@ -204,8 +222,9 @@ def _ignore(*args: Any) -> None:
     return None
 
 
-def validate(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``producer_config`` (librdkafka names) and return it merged over our defaults.
+def validate(producer_config: Mapping[str, Any], options: ClientOptions | None = None) -> dict[str, Any]:
+    """Check ``producer_config`` (librdkafka names), merge the kafkalog ``options`` into it under librdkafka's
+    names, and return the result over our defaults.
 
     Owned options and choices are checked without importing confluent_kafka; then a producer is built and
     dropped (cheap, no network) so librdkafka rejects unknown or invalid options now, as :class:`ConfigError`
@@ -213,13 +232,14 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     confluent-kafka is not installed.
     """
     try:
+        config, origin = translate(options or ClientOptions(), producer_config, OPTION_SETTINGS, _CONVERT)
         _check_static(config)
     except (ConfigError, ConfigTypeError) as exc:  # a secret pasted into the wrong option is still a secret
-        scrubbed = scrub_config(str(exc), config)
+        scrubbed = scrub(scrub_config(str(exc), producer_config), (options or ClientOptions()).secrets())
         if scrubbed != str(exc):
             raise type(exc)(scrubbed) from None
         raise
     settings = _with_defaults(config)
     client = _import_client()
-    _trial(client, settings)
+    _trial(client, settings, origin)
     return settings

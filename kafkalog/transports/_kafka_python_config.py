@@ -7,6 +7,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
+from .._client_options import ClientOptions, Setting, origin_of, translate
 from ..errors import ConfigError, ConfigTypeError
 
 KNOWN_OPTIONS = frozenset({
@@ -72,6 +73,22 @@ _TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "metric_reporters": ("a list", (list, tuple)),
     "socket_options": ("a list of (level, option, value) tuples", (list, tuple)),
 }
+OPTION_SETTINGS: dict[str, Setting] = {
+    # kafkalog option -> kafka-python's name for it
+    "security_protocol": Setting("security_protocol"),
+    "sasl_mechanism": Setting("sasl_mechanism"),
+    "sasl_username": Setting("sasl_plain_username"),
+    "sasl_password": Setting("sasl_plain_password"),
+    "ssl_ca_file": Setting("ssl_cafile"),
+    "ssl_cert_file": Setting("ssl_certfile"),
+    "ssl_key_file": Setting("ssl_keyfile"),
+    "ssl_key_password": Setting("ssl_password"),
+    "compression": Setting("compression_type"),
+    "acks": Setting("acks"),
+    "producer_linger": Setting("linger_ms"),
+    "producer_batch_bytes": Setting("batch_size"),
+}
+_CONVERT = {"compression": lambda codec: None if codec == "none" else codec}
 CLIENT_DISTRIBUTION = "kafka-python"
 SUPPORTED = (3, 0)
 SUPPORTED_RANGE = ">=3.0,<4"
@@ -127,29 +144,34 @@ def _check_types(config: Mapping[str, Any]) -> None:
             raise ConfigTypeError(f"producer_config: {name} must be {what}, got {value!r}")
 
 
-def validate(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Check ``producer_config`` for kafka-python without importing it; return it merged over our defaults."""
+def validate(producer_config: Mapping[str, Any], options: ClientOptions | None = None) -> dict[str, Any]:
+    """Check ``producer_config`` for kafka-python without importing it, merge the kafkalog ``options`` into it
+    under kafka-python's names, and return the result over our defaults."""
     for name, why in OWNED_OPTIONS.items():
-        if name in config:
+        if name in producer_config:
             raise ConfigError(f"producer_config: {name!r} cannot be set here ({why})")
-    unknown = sorted(set(config) - KNOWN_OPTIONS)
+    unknown = sorted(set(producer_config) - KNOWN_OPTIONS)
     if unknown:
         raise ConfigError(
             f"producer_config: unknown kafka-python option(s) {unknown}; allowed: {sorted(KNOWN_OPTIONS)}")
+    config, origin = translate(options or ClientOptions(), producer_config, OPTION_SETTINGS, _CONVERT)
     for name, allowed in _CHOICES.items():
-        if name in config and config[name] not in allowed:
+        if name in producer_config and config[name] not in allowed:
             raise ConfigError(f"producer_config: {name}={config[name]!r} is not one of {list(allowed)}")
-    _check_types(config)
+    _check_types(producer_config)
     check_client_version(installed_client_version())
     codec = config.get("compression_type")
     if codec in _CODEC_MODULES:
         import importlib.util
 
         if importlib.util.find_spec(_CODEC_MODULES[codec]) is None:
+            label = "compression" if "compression_type" in origin else "producer_config: compression_type"
             raise ConfigError(
-                f"producer_config: compression_type={codec!r} needs the {_CODEC_PACKAGES[codec]!r} package "
-                f"(pip install {_CODEC_PACKAGES[codec]}); gzip needs nothing")
+                f"{label}={codec!r} needs the {_CODEC_PACKAGES[codec]!r} package with kafka-python "
+                f"(pip install {_CODEC_PACKAGES[codec]}, or pip install 'kafkalog[compression]'); gzip needs nothing")
     protocol = config.get("security_protocol", "PLAINTEXT")
     if str(protocol).startswith("SASL") and config.get("sasl_mechanism") is None:
-        raise ConfigError(f"producer_config: security_protocol={protocol!r} needs sasl_mechanism")
+        raise ConfigError(f"{origin_of('security_protocol', origin)}={protocol!r} needs sasl_mechanism")
+    if "acks" in origin and config["acks"] != "all" and "enable_idempotence" not in config:
+        config["enable_idempotence"] = False  # needs acks='all'; kafka-python would turn it off with a warning
     return {**DEFAULTS, **config}

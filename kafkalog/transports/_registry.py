@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .._client_options import ClientOptions
 from ..errors import ConfigError, ConfigTypeError
 from ..typing import Transport, TransportFactory
 
@@ -20,16 +21,24 @@ _BUILTIN = {
 
 @dataclass(frozen=True)
 class TransportSpec:
-    """A transport's name, its ``producer_config`` check (run at construction) and its factory (run on the worker)."""
+    """A transport's name, its check of ``producer_config`` and the client options (run at construction; returns
+    the settings in its client's terms) and its factory (run on the worker)."""
 
     name: str
-    validate: Callable[[Mapping[str, Any]], dict[str, Any]]
+    validate: Callable[[Mapping[str, Any], ClientOptions], dict[str, Any]]
     factory: TransportFactory
     client_modules: tuple[str, ...] = ()  # imported by the worker before open(), never cut in half by a fork
 
 
-def _accept_any(config: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(config)
+def _accept_any(config: Mapping[str, Any], options: ClientOptions) -> dict[str, Any]:
+    """A custom transport gets ``producer_config`` as it is, plus the client options that are set, under
+    kafkalog's names (``producer_linger`` in milliseconds)."""
+    settings = dict(config)
+    for name, value in options.items():
+        if name in settings:
+            raise ConfigError(f"{name} and producer_config[{name!r}] set the same thing; set only one")
+        settings[name] = value
+    return settings
 
 
 def resolve_transport(transport: object) -> TransportSpec:

@@ -144,8 +144,12 @@ class ConfluentTransport:
             out_of_time = False
             while True:
                 try:
-                    produce(message.topic, message.value, message.key,
-                            on_delivery=functools.partial(on_delivery, index), timestamp=message.timestamp_ms)
+                    if message.headers:
+                        produce(message.topic, message.value, message.key, headers=list(message.headers),
+                                on_delivery=functools.partial(on_delivery, index), timestamp=message.timestamp_ms)
+                    else:
+                        produce(message.topic, message.value, message.key,
+                                on_delivery=functools.partial(on_delivery, index), timestamp=message.timestamp_ms)
                     break
                 except BufferError:
                     if time.monotonic() >= deadline:

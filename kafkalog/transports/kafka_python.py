@@ -114,7 +114,9 @@ class KafkaPythonTransport:
                 results[index] = blocked
                 continue
             try:
+                headers = message.headers
                 futures.append((index, producer.send(message.topic, value=message.value, key=message.key,
+                                                     headers=list(headers) if headers else None,
                                                      timestamp_ms=message.timestamp_ms)))
             except Exception as exc:
                 error = to_delivery_error(exc)

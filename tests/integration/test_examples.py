@@ -50,3 +50,24 @@ def test_fileconfig_app_ships_its_four_records(kafka_bootstrap: str, tmp_path: P
     assert [(e["msg"], e["service"]) for e in mine] == [
         ("synced A-1", "inventory"), ("synced B-2", "inventory"), ("synced C-3", "inventory"),
         ("stock low", "inventory")]
+
+
+@pytest.mark.parametrize("mode", ["native", "stdlib"])
+def test_structlog_app_ships_context_exception_and_trace(kafka_bootstrap: str, topic: str, tmp_path: Path,
+                                                         mode: str) -> None:
+    """examples/structlog_app.py, both ways: its two records arrive with bound values, keyword arguments,
+    structlog.contextvars and kafkalog.bound values in fields, the exception, and one trace id as their key."""
+    result = _run_example([str(EXAMPLES / "structlog_app.py"), mode], tmp_path,
+                          {"KAFKA_BOOTSTRAP": kafka_bootstrap, "KAFKA_TOPIC": topic})
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = read_records(kafka_bootstrap, topic, 2)
+    priced, failed = (r.json() for r in records)
+    assert (priced["type"], priced["msg"]) == ("info", "cart priced")
+    # the stdlib logger's name; a native structlog logger has none: the module that logged
+    assert priced["logger"] == ("checkout.api" if mode == "stdlib" else "__main__")
+    assert priced["fields"] == {"tenant": "acme", "request_id": "r-1", "user": "alice", "items": 3, "total": 42.5}
+    assert (failed["type"], failed["msg"]) == ("error", "payment failed")
+    assert failed["fields"]["provider"] == "acme-pay" and failed["exception"]["type"] == "KeyError"
+    assert failed["funcName"] == "handle_request" and failed["service"] == "checkout"
+    assert len(priced["trace_id"]) == 32 and priced["trace_id"] == failed["trace_id"]
+    assert {r.key for r in records} == {priced["trace_id"].encode()}

@@ -95,7 +95,7 @@ class TestKeyOption:
         """A record key or a fields.<name> path is accepted."""
         assert make(key=value).key_for is not None
 
-    @pytest.mark.parametrize("value", ["", "1abc", "fields..x", "fields.", "a b", ".x", "fields.{x}"])
+    @pytest.mark.parametrize("value", ["", "1abc", "fields..x", "fields.", "a b", ".x", "{fields..x}", "{x"])
     def test_bad_path_names_option(self, value: str) -> None:
         """A malformed key path raises ConfigError naming key."""
         err = error_of(key=value)

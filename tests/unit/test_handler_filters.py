@@ -15,6 +15,9 @@ from kafkalog.transports import MemoryTransport
 
 MakeHandler = Callable[..., KafkaHandler]
 MakeLogger = Callable[..., logging.Logger]
+# Before 3.12 a filter's result is only tested for truth, so the original record ships: test_python_versions.py.
+ONLY_SINCE_312 = pytest.mark.skipif(sys.version_info < (3, 12),
+                                    reason="filters may return a replacement LogRecord since 3.12")
 
 
 def shipped(transport: MemoryTransport) -> list[dict[str, Any]]:
@@ -91,7 +94,7 @@ class TestChanging:
         assert handler.flush(5)
         assert shipped(transport)[0]["fields"] == {"order": 7, "tenant": "acme"}
 
-    @pytest.mark.skipif(sys.version_info < (3, 12), reason="filters may return a replacement LogRecord since 3.12")
+    @ONLY_SINCE_312
     def test_filter_returning_a_replacement_record_ships_the_replacement(self, make_handler: MakeHandler,
                                                                          make_logger: MakeLogger) -> None:
         """Python 3.12+: a filter returning a new LogRecord ships that record; the original stays unchanged."""
@@ -114,7 +117,7 @@ class TestChanging:
         assert originals[0].getMessage() == "card 4111-1111-1111-1111"
         assert not hasattr(originals[0], "redacted")
 
-    @pytest.mark.skipif(sys.version_info < (3, 12), reason="filters may return a replacement LogRecord since 3.12")
+    @ONLY_SINCE_312
     def test_replacement_record_is_what_handle_returns(self, make_handler: MakeHandler) -> None:
         """Python 3.12+: handler.handle() returns the replacement record, as logging.Handler.handle does."""
         handler = make_handler()

@@ -354,8 +354,8 @@ class TestFromLogging:
 
 class TestReservedKeys:
     def test_reserved_keys_are_contract_plus_optional(self) -> None:
-        """RESERVED_KEYS is the contract keys plus exception and truncated."""
-        assert CONTRACT_KEYS | {"exception", "truncated"} == RESERVED_KEYS
+        """RESERVED_KEYS is the contract keys plus the optional ones (exception, truncated, trace ids)."""
+        assert CONTRACT_KEYS | {"exception", "truncated", "trace_id", "span_id"} == RESERVED_KEYS
 
 
 class TestIsoUtc:

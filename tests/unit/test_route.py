@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kafkalog import KafkaHandler
+from kafkalog import ConfigError, KafkaHandler
 from kafkalog._route import compile_key, compile_topic
 from kafkalog.transports import MemoryTransport
 
@@ -196,3 +196,25 @@ class TestRoutingThroughHandler:
         make_logger(handler).info("m")
         assert handler.flush(5)
         assert handler.stats().dropped == {"internal_error": 1}
+
+
+class TestKeyTemplate:
+    def test_placeholder_gives_the_value(self) -> None:
+        """key="{trace_id}" is the record's trace_id; a missing one gives no key."""
+        key = compile_key("{trace_id}")
+        assert key is not None
+        assert key({"trace_id": "ab" * 16}) == b"ab" * 16
+        assert key({"type": "info"}) is None
+
+    def test_template_joins_values_and_needs_all_of_them(self) -> None:
+        """A template with text and several placeholders renders them; any missing value gives no key."""
+        key = compile_key("{host}/{fields.user_id}")
+        assert key is not None
+        assert key(EVENT) == b"h1/42"
+        assert key({"host": "h1", "fields": {}}) is None
+
+    @pytest.mark.parametrize("bad", ["{trace_id", "{a b}", "{}"])
+    def test_bad_template_raises_naming_key(self, bad: str) -> None:
+        """Unbalanced braces or a placeholder that is no record key raise ConfigError naming key."""
+        with pytest.raises(ConfigError, match=r"^key: "):
+            compile_key(bad)

@@ -1,0 +1,158 @@
+"""``kafkalog consume``: read log records from a topic (argument parsing only; the work is kafkalog.consume)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+HELP = "read log records from a topic (pretty, ndjson or raw)"
+PASSWORD_ENV = "KAFKALOG_SASL_PASSWORD"
+KEY_PASSWORD_ENV = "KAFKALOG_SSL_KEY_PASSWORD"
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "consume", help=HELP, description="Read log records from a topic and write them to stdout. Without "
+        "--follow it stops at the end of the topic (each partition's end as of the start).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs --level warning\n"
+               "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs --from 10m --follow\n"
+               "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs -o ndjson | jq .msg")
+    p.add_argument("--bootstrap-servers", "-b", required=True, metavar="HOST:PORT")
+    p.add_argument("--topic", "-t", required=True)
+    p.add_argument("--from", dest="start", default="beginning", metavar="WHERE",
+                   help="beginning (default), end, OFFSET (in every partition), -N (N before the end), an ISO "
+                        "time (UTC unless it has an offset: 2026-12-02T15:00), or a duration ago: 30s, 10m, 2h, 1d")
+    p.add_argument("--follow", "-f", action="store_true", help="keep reading new records until interrupted")
+    p.add_argument("--group", "-g", metavar="ID",
+                   help="resume from this group's committed offsets and commit what was written out")
+    filters = p.add_argument_group("filters (all must hold)")
+    filters.add_argument("--level", "-l", metavar="LEVEL", help="this level and above (a name or number)")
+    filters.add_argument("--logger", action="append", default=[], metavar="PREFIX",
+                         help="the logger or its children (repeatable: any of them)")
+    filters.add_argument("--grep", metavar="REGEX", help="search the message and the exception")
+    filters.add_argument("--ignore-case", "-i", action="store_true", help="--grep ignores case")
+    filters.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                         help="a key (dotted; fields too: user=alice) equals VALUE (repeatable: all of them)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output", "-o", choices=("pretty", "ndjson", "raw"), default="pretty")
+    out.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                     help="pretty output colours (auto: on a terminal, unless NO_COLOR is set)")
+    out.add_argument("--meta", action="store_true", help="add partition, offset, timestamp and key")
+    out.add_argument("--max-records", "-n", type=int, metavar="N", help="stop after writing N records")
+    conn = p.add_argument_group("connection")
+    conn.add_argument("--client", choices=("kafka-python", "confluent"), default="kafka-python",
+                      help="Kafka client (confluent needs pip install 'kafkalog[confluent]'; it reads faster)")
+    conn.add_argument("--consumer-config", type=Path, metavar="FILE",
+                      help="a JSON object of consumer options in the client's own names")
+    conn.add_argument("-X", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                      help="one consumer option (repeatable; not for secrets: use the file or the environment)")
+    conn.add_argument("--security-protocol", choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    conn.add_argument("--sasl-mechanism", choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    conn.add_argument("--sasl-username", metavar="NAME", help=f"the password is read from ${PASSWORD_ENV}")
+    conn.add_argument("--ssl-cafile", metavar="FILE")
+    conn.add_argument("--ssl-certfile", metavar="FILE")
+    conn.add_argument("--ssl-keyfile", metavar="FILE", help=f"its password, if any, from ${KEY_PASSWORD_ENV}")
+    conn.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                      help="for finding the topic, offsets and commits, and without --follow for records before the "
+                           "end (default 30)")
+    p.set_defaults(command="consume")
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)  # numbers and true/false as such; anything else stays text
+    except ValueError:
+        return text
+
+
+def client_config(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
+    """The consumer options: the file, then -X, then the security flags (and the passwords from the env)."""
+    from kafkalog.consume.security import security_config
+    from kafkalog.errors import ConfigError
+
+    config: dict[str, Any] = {}
+    if args.consumer_config is not None:
+        try:
+            loaded = json.loads(args.consumer_config.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--consumer-config: cannot read {str(args.consumer_config)!r} as JSON: "
+                              f"{type(exc).__name__}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("--consumer-config: expected a JSON object of consumer options")
+        config.update(loaded)
+    for item in args.options:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("-X: expected KEY=VALUE (one had no '=' or no key; its text is not shown, it may be "
+                              "a secret)")
+        config[key.strip()] = _option_value(value)
+    config.update(security_config(
+        args.client, security_protocol=args.security_protocol, sasl_mechanism=args.sasl_mechanism,
+        sasl_username=args.sasl_username, sasl_password=environ.get(PASSWORD_ENV) or None,
+        ssl_cafile=args.ssl_cafile, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
+        ssl_key_password=environ.get(KEY_PASSWORD_ENV) or None))
+    return config
+
+
+def _quiet_closed_stdout() -> None:
+    """stdout's reader is gone (``| head``): point stdout at /dev/null so the exit flush cannot complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, parse_start
+    from kafkalog.consume.pretty import use_color
+    from kafkalog.errors import ConfigError
+
+    # the client's own log lines are not for the reader of this command's output (errors end the run instead)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    try:
+        options = ConsumeOptions(
+            bootstrap_servers=args.bootstrap_servers, topic=args.topic, start=parse_start(args.start),
+            follow=args.follow, group=args.group,
+            filters=Filters.build(level=args.level, loggers=args.logger, grep=args.grep,
+                                  ignore_case=args.ignore_case, where=args.where),
+            output=args.output, color=use_color(args.color, sys.stdout), meta=args.meta,
+            max_records=args.max_records, client=args.client,
+            client_config=client_config(args, dict(os.environ)), timeout=args.timeout)
+    except (ConfigError, ConsumeError) as exc:
+        print(f"kafkalog consume: {exc}", file=sys.stderr)
+        return 2
+
+    session = Session(options, sys.stdout.buffer)
+    previous: dict[int, Any] = {}
+    signalled: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signalled:
+            os._exit(128 + signum)  # a second signal: at once, nothing more written or committed
+        signalled.append(signum)
+        session.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, on_signal)
+    try:
+        result = session.run()
+    except ConsumeError as exc:
+        print(f"kafkalog consume: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if result.reason == "closed_pipe":
+        _quiet_closed_stdout()
+    return 0

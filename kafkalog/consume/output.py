@@ -1,0 +1,71 @@
+"""The output formats: ``ndjson`` (one JSON object per line, for ``jq`` and pipes), ``raw`` (the value as
+stored) and ``pretty`` (:mod:`.pretty`). Each turns one message into the bytes of its line(s)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from .pretty import PrettyFormat
+from .reader import Message
+from .view import View, decode_text, json_object
+
+FORMATS = ("pretty", "ndjson", "raw")
+
+
+class Format(Protocol):
+    needs_view: bool
+    """Whether :meth:`line` reads the parsed view (``raw`` does not, so it can skip parsing)."""
+
+    def line(self, message: Message, view: View | None) -> bytes: ...
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass")
+
+
+def kafka_meta(topic: str, message: Message) -> dict[str, Any]:
+    key = None if message.key is None else message.key.decode("utf-8", "backslashreplace")
+    return {"topic": topic, "partition": message.partition, "offset": message.offset,
+            "timestamp": message.timestamp, "key": key}
+
+
+class NdjsonFormat:
+    """A stored JSON object is written as it is (one line already: kafkalog writes compact JSON); anything else
+    becomes ``{"raw": <text>, "_kafka": {topic, partition, offset, timestamp, key}}``, never dropped. ``meta``
+    adds ``_kafka`` to every object."""
+
+    needs_view = False  # it needs to know only whether the value is a JSON object
+
+    def __init__(self, topic: str, *, meta: bool = False) -> None:
+        self.topic = topic
+        self.meta = meta
+
+    def line(self, message: Message, view: View | None) -> bytes:
+        value = message.value
+        record = json_object(value) if view is None else (view.record if view.kind != "raw" else None)
+        if record is None or value is None:
+            text = None if value is None else decode_text(value)
+            return _dumps({"raw": text, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
+        if self.meta:
+            return _dumps({**record, "_kafka": kafka_meta(self.topic, message)}) + b"\n"
+        if b"\n" in value or b"\r" in value:
+            return _dumps(record) + b"\n"
+        return value + b"\n"
+
+
+class RawFormat:
+    """The value's bytes as stored, then a newline (an empty line for a message without a value)."""
+
+    needs_view = False
+
+    def line(self, message: Message, view: View | None) -> bytes:
+        return (message.value or b"") + b"\n"
+
+
+def make_format(name: str, *, topic: str, color: bool, meta: bool) -> Format:
+    if name == "raw":
+        return RawFormat()
+    if name == "ndjson":
+        return NdjsonFormat(topic, meta=meta)
+    return PrettyFormat(color=color, meta=meta)

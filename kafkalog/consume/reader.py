@@ -1,0 +1,57 @@
+"""The narrow interface the session reads through, one implementation per client, and the error it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+from .positions import Start
+
+CLIENTS = ("kafka-python", "confluent")
+
+
+class ConsumeError(Exception):
+    """Reading cannot go on (no broker, no such topic, a refused commit); the text is safe to print."""
+
+
+class Message(NamedTuple):
+    """One Kafka message as the session sees it."""
+
+    partition: int
+    offset: int
+    timestamp: int  # ms since the epoch, -1 when unknown
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """What a reader is opened with. ``client_config`` uses the client's own option names; ``secrets`` are the
+    values to keep out of every message."""
+
+    bootstrap_servers: str
+    topic: str
+    start: Start
+    group: str | None = None
+    client_config: Mapping[str, Any] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    timeout: float = 30.0
+
+
+class Reader(Protocol):
+    """A consumer assigned to every partition of one topic, positioned by :meth:`open`."""
+
+    def open(self) -> dict[int, int]:
+        """Assign and seek; return each partition's end offset as of now."""
+
+    def poll(self, timeout: float) -> Sequence[Message]:
+        """The next messages, in offset order per partition; empty after ``timeout`` seconds without any."""
+
+    def position(self, partition: int) -> int:
+        """The offset of the next message this reader will return for ``partition``."""
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit ``partition -> next offset`` for the group (blocking, at most the reader's timeout)."""
+
+    def close(self) -> None: ...
