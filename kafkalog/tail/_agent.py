@@ -308,7 +308,7 @@ class TailAgent:
             if entry.text.strip():
                 now = time.time()
                 event = follower.maker.make(entry.text, follower.path, entry.line, now)
-                if not intake.ship(event, now, topic) and self._closing:
+                if not intake.ship(event, now, topic=topic) and self._closing:
                     return False  # not shipped: not saved, read again at the next start
                 self.lines_shipped += 1
             follower.shipped(entry)
