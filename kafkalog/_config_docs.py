@@ -108,7 +108,11 @@ SECTIONS: tuple[Section, ...] = (
         "spool_segment_bytes": "The size at which a spool file is closed and a new one started; at least "
                                "`max_message_bytes` + 64. Fully sent files are deleted.",
         "spool_full_policy": "What to do when the spool is full: delete the oldest unsent records, or refuse new "
-                             "ones. Either is counted as `spool_full`.",
+                             "ones (either is counted as `spool_full`), or make the logging call wait until the "
+                             "sender frees room (`\"block\"`: nothing is dropped, but a call can wait as long as the "
+                             "broker is down; needs `spool_max_bytes` of at least twice `spool_segment_bytes`; what "
+                             "`kafkalog tail` uses). Under `\"block\"` a record is always written to disk by the "
+                             "call itself, never held in memory first.",
         "spool_fsync": "Force every spool write to disk, so that records also survive a crash of the machine. "
                        "Slower.",
     }),

@@ -43,9 +43,11 @@ class Intake:
         """
         return (threading.get_ident() if ident is None else ident) in self.worker.thread_idents
 
-    def ship(self, event: Event | str, created: float, level: int = 0) -> None:
-        """Queue one record. ``event`` is an event dict, or the text a custom formatter produced; ``level`` is its
-        level number (stdlib's and loguru's agree), which picks the ``overflow`` policy when the queue is full."""
+    def ship(self, event: Event | str, created: float, level: int = 0, topic: str | None = None) -> bool:
+        """Queue one record; False if it was dropped (counted). ``event`` is an event dict, or the text a custom
+        formatter produced; ``level`` is its level number (stdlib's and loguru's agree), which picks the
+        ``overflow`` policy when the queue is full; ``topic`` overrides the configured one (``kafkalog tail``: one
+        topic per input)."""
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
@@ -67,13 +69,12 @@ class Intake:
                         self.worker.count_truncated()
         if data is None:
             self.drop(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} was dropped")
-            return
-        topic = config.fixed_topic or config.topic_for(routing)
+            return False
+        topic = topic or config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
         if config.headers_for is None:
-            self.worker.put(Message(topic, key, data, int(created * 1000)), level)
-        else:
-            self.worker.put(Message(topic, key, data, int(created * 1000), config.headers_for(routing)), level)
+            return self.worker.put(Message(topic, key, data, int(created * 1000)), level)
+        return self.worker.put(Message(topic, key, data, int(created * 1000), config.headers_for(routing)), level)
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

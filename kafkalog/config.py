@@ -27,6 +27,7 @@ Oversize = Literal["truncate", "drop"]
 Schema = Literal["kafkalog", "ecs", "otlp"]
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
 SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp")
+SPOOL_FULL_POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
 
 
@@ -101,7 +102,7 @@ class KafkaLogConfig:
     spool_dir: str | None = None
     spool_max_bytes: int = 256 * 1024 * 1024
     spool_segment_bytes: int = 16 * 1024 * 1024
-    spool_full_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest"
     spool_fsync: bool = False
     # context, tracing and record headers (docs/context.md)
     trace_ids: bool = True
@@ -190,9 +191,13 @@ class KafkaLogConfig:
         _number("spool_segment_bytes", self.spool_segment_bytes, minimum=max(1024, self.max_message_bytes + 64),
                 integer=True)
         _number("spool_max_bytes", self.spool_max_bytes, minimum=self.spool_segment_bytes, integer=True)
-        if self.spool_full_policy not in ("drop_oldest", "drop_newest"):
+        if self.spool_full_policy not in SPOOL_FULL_POLICIES:
             raise ConfigError(f"spool_full_policy: {self.spool_full_policy!r} is not one of "
-                              "['drop_oldest', 'drop_newest']")
+                              f"{list(SPOOL_FULL_POLICIES)}")
+        if self.spool_full_policy == "block" and self.spool_max_bytes < 2 * self.spool_segment_bytes:
+            # a writer waits until the sender frees a whole segment: the active one alone must never fill it
+            raise ConfigError(f"spool_max_bytes: with spool_full_policy='block' it must be at least twice "
+                              f"spool_segment_bytes ({2 * self.spool_segment_bytes}), got {self.spool_max_bytes}")
         if not isinstance(self.spool_fsync, bool):
             raise ConfigTypeError(f"spool_fsync: expected True or False, got {self.spool_fsync!r}")
 

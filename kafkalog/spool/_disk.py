@@ -37,7 +37,7 @@ from ._format import (
     write_pos,
 )
 
-FullPolicy = Literal["drop_newest", "drop_oldest"]
+FullPolicy = Literal["drop_newest", "drop_oldest", "block"]
 _LINK_CHECK_INTERVAL = 1.0  # seconds between checks that nobody deleted the segment being appended to
 
 
@@ -75,7 +75,8 @@ class DiskSpool:
     :class:`~kafkalog.spool._directory.SegmentIndex`'s business.
     ``corrupt_skipped`` counts records lost to a torn tail or a corrupt frame: the bad frame itself plus the
     frames with a valid CRC found after it (the rest of a segment after a bad frame is skipped, not trusted).
-    ``dropped_full`` counts records refused (``drop_newest``) or deleted unread (``drop_oldest``) because the
+    ``dropped_full`` counts records refused (``drop_newest``; ``block`` too, as a last resort: its writers wait
+    for room before appending) or deleted unread (``drop_oldest``) because the
     directory held ``max_bytes``. ``last_error`` is the text of the latest disk error or corruption found.
     """
 
@@ -330,6 +331,11 @@ class DiskSpool:
         """Uncommitted framed bytes in the directory, as of this spool's last look at segments it does not hold."""
         self._check_pid()
         return sum(max(0, segment.end - segment.pos) for segment in self._index.segments.values())
+
+    def disk_bytes(self) -> int:
+        """Bytes the directory's segment files take, as ``max_bytes`` counts them (read and unread)."""
+        self._check_pid()
+        return self._index.disk_bytes()
 
     def close(self) -> None:
         """Release every lock and descriptor; what is left stays on disk for the next spool. Idempotent."""

@@ -24,6 +24,8 @@ from ..errors import Reason
 from ..typing import Message
 from ._disk import DiskSpool, SpoolAppend, SpoolBatch
 
+_ROOM_RECHECK = 0.5  # seconds between looks at a full spool when nothing woke the writer
+
 
 class SpoolQueue:
     """One worker's spool in one process. Lock order: the disk lock, then the ledger's (never the other way)."""
@@ -44,6 +46,7 @@ class SpoolQueue:
         self._waiting_bytes = 0
         self._writing = 0  # accepted, being written by a logging call right now
         self._on_disk = 0  # the spool's pending records (its own and those it claimed)
+        self._disk_bytes = 0  # the directory's size as of the last write or commit (for the "block" policy)
         spool.pending_records()  # in a forked child: the spool drops its parent's counters first
         self._full_seen = spool.dropped_full
         self._corrupt_seen = spool.corrupt_skipped
@@ -65,7 +68,9 @@ class SpoolQueue:
     # --- the application's side ------------------------------------------------------------------------------
 
     def put(self, message: Message, size: int, level: int = 0) -> str:
-        """Never drops for lack of room (``overflow`` does not apply): waits for the disk instead."""
+        """Never drops for lack of room in memory (``overflow`` does not apply): waits for the disk instead."""
+        if self._config.spool_full_policy == "block":
+            return self._put_waiting_for_room(message, size)
         ledger = self.ledger
         config = self._config
         writing = False  # counted in _writing and not written yet
@@ -101,6 +106,49 @@ class SpoolQueue:
                 self._release()
         if self._on_disk == 1:
             self._wake()  # the first record after a quiet spell: the sender may be idle
+        return ""
+
+    def _put_waiting_for_room(self, message: Message, size: int) -> str:
+        """``spool_full_policy="block"``: wait while the spool is full, then write the record itself.
+
+        For a writer that must not lose a record to a full spool and can afford to wait (``kafkalog tail``: it
+        pauses reading instead). The record is on disk (the page cache) when this returns, never only in memory.
+        Gives up only when the worker closes (counted as ``closed``).
+        """
+        ledger = self.ledger
+        limit = self._config.spool_max_bytes
+        writing = False
+        try:
+            with ledger.lock:
+                ledger.counters.seen += 1
+                while not (ledger.closed or self._stopped) and self._disk_bytes + size > limit:
+                    ledger.changed.wait(_ROOM_RECHECK)  # each commit notifies; a rescan may free room too
+                    if self._disk_bytes + size > limit and self._disk.acquire(blocking=False):
+                        try:  # other processes' segments: look again (the sender does so on each read)
+                            self._disk_bytes = self._spool.disk_bytes()
+                        finally:
+                            self._disk.release()
+                if ledger.closed or self._stopped:
+                    ledger.drop(Reason.CLOSED)
+                    return Reason.CLOSED
+                ledger.counters.enqueued += 1
+                if not self._pending_locked():
+                    ledger.pending_since = time.time()
+                self._writing += 1
+                writing = True
+            self._disk.acquire()
+            self._write_waiting()
+            writing = False
+            self._write([message], writing=1)
+        finally:
+            if writing:
+                with ledger.lock:
+                    self._writing -= 1
+                    ledger.drop(Reason.INTERNAL_ERROR)
+            if self._disk._is_owned():  # type: ignore[attr-defined]
+                self._release()
+        if self._on_disk == 1:
+            self._wake()
         return ""
 
     def _release(self) -> None:
@@ -156,6 +204,7 @@ class SpoolQueue:
                 self._refresh()
             else:
                 self._on_disk += result.stored
+                self._disk_bytes = spool.disk_bytes()
         if errors:
             self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool_error}")
 
@@ -249,4 +298,5 @@ class SpoolQueue:
             self.ledger.drop(Reason.SPOOL_CORRUPT, corrupt)
             self._reports[Reason.SPOOL_CORRUPT] = spool.last_error or "a corrupt spool record was skipped"
         self._on_disk = spool.pending_records()
+        self._disk_bytes = spool.disk_bytes()
         self.ledger.changed.notify_all()

@@ -356,7 +356,8 @@ class TestSpoolOptions:
         ({"spool_max_bytes": 0}, "spool_max_bytes"),
         ({"spool_max_bytes": 2_000_000, "spool_segment_bytes": 4_000_000}, "spool_max_bytes"),
         ({"spool_segment_bytes": 10}, "spool_segment_bytes"),
-        ({"spool_full_policy": "block"}, "spool_full_policy"),
+        ({"spool_full_policy": "wait"}, "spool_full_policy"),
+        ({"spool_full_policy": "block", "spool_max_bytes": 16 * 1024 * 1024}, "spool_max_bytes"),
     ])
     def test_bad_value_names_the_option(self, options: dict[str, Any], name: str) -> None:
         """An out-of-range spool option raises ConfigError naming it."""

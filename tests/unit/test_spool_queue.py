@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import wait_until
 
 from kafkalog import KafkaLogConfig
 from kafkalog._queue import Ledger
@@ -292,3 +293,71 @@ class TestThroughTheHandler:
         handler.close(1)
         assert (stats.delivered, stats.dropped, stats.worker_alive) == (10, {}, True)
         assert len(transport.messages) == 10
+
+
+class TestBlockPolicy:
+    """spool_full_policy="block": a full spool makes put wait for room, never drop (what `kafkalog tail` uses)."""
+
+    @staticmethod
+    def make_small(tmp_path: Path) -> tuple[SpoolQueue, GatedSpool]:
+        config = KafkaLogConfig(bootstrap_servers="127.0.0.1:9", topic="t", transport=MemoryTransport(),
+                                spool_dir=str(tmp_path / "spool"), handle_sigterm=False, max_message_bytes=1024,
+                                queue_max_bytes=2048, spool_segment_bytes=2048, spool_max_bytes=4096,
+                                spool_full_policy="block")
+        spool = GatedSpool(str(tmp_path / "spool"), max_bytes=4096, segment_bytes=2048, full_policy="block",
+                           rescan_interval=0)
+        return SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None), spool
+
+    def test_full_spool_makes_put_wait_and_nothing_is_dropped(self, tmp_path: Path) -> None:
+        """Puts past spool_max_bytes wait until the sender commits; every record arrives, in order, none dropped."""
+        queue, spool = self.make_small(tmp_path)
+        values = [f"{i:04d}".encode() * 100 for i in range(40)]  # 400 bytes each: ~10 fill the spool
+        thread = threading.Thread(target=lambda: [queue.put(Message("t", None, v, 0), len(v) + 256)
+                                                  for v in values])
+        thread.start()
+        counters = queue.ledger.counters
+        try:
+            wait_until(lambda: counters.seen == counters.enqueued + 1, message="put never waited for room")
+            assert thread.is_alive() and counters.enqueued < len(values)
+            assert spool.disk_bytes() <= 4096
+            got: list[bytes] = []
+            while thread.is_alive() or not queue.empty():
+                got.extend(drain(queue))
+        finally:
+            thread.join(10)
+        got.extend(drain(queue))
+        assert got == values
+        assert not counters.dropped and spool.dropped_full == 0
+        queue.stop()
+
+    def test_put_writes_to_disk_itself(self, tmp_path: Path) -> None:
+        """Under "block" a record never waits in memory, even while the sender holds the disk: on disk at return."""
+        queue, spool = self.make_small(tmp_path)
+        reader = reading_in_background(queue, spool)
+        seen: list[tuple[int, int, int, int]] = []
+        putter = threading.Thread(target=lambda: (queue.put(message(0), 300), seen.append(queue.pending())))
+        putter.start()
+        spool.gate.set()
+        putter.join(10)
+        reader.join(10)
+        assert seen and seen[0][0] == 0, f"the record waited in memory: {seen}"
+        assert drain(queue) == [b"a:0"]
+        queue.stop()
+
+    def test_close_releases_a_waiting_put(self, tmp_path: Path) -> None:
+        """A put waiting for room returns (counted as closed) once the worker closes."""
+        queue, _ = self.make_small(tmp_path)
+        results: list[str] = []
+        value = b"x" * 400
+        thread = threading.Thread(target=lambda: results.extend(
+            queue.put(Message("t", None, value, 0), 656) for _ in range(40)))
+        thread.start()
+        counters = queue.ledger.counters
+        wait_until(lambda: counters.seen == counters.enqueued + 1, message="put never waited for room")
+        with queue.ledger.lock:
+            queue.ledger.closed = True
+            queue.ledger.changed.notify_all()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert "closed" in results and counters.dropped["closed"] >= 1
+        queue.stop()

@@ -1,0 +1,165 @@
+"""`kafkalog tail` throughput and CPU, file to broker acknowledgement, beside rsyslog (imfile + omkafka).
+
+    python bench/tail.py [--lines 200000] [--runs 3] [--bootstrap HOST:PORT]
+
+Each run writes nothing new: the file of N lines (~100 bytes each) exists before the shipper starts, so the
+number is how fast a backlog goes from a file into Kafka. Time: from starting the shipper's process until the
+topic holds N records (process start included: ~0.3 s for Python). CPU: the shipper process's user+system time
+(all its threads) at that moment, per line. Runs are interleaved (kafkalog, rsyslog, kafkalog, ...), each into a
+fresh topic; medians with min-max. rsyslog (Debian packages rsyslog and rsyslog-kafka) ships a compact JSON
+object per line (msg, host, time) with acks=all; kafkalog ships its full record (docs/record-format.md) with
+acks=all, through its disk spool, with each transport (kafka-python, the default, and confluent-kafka when
+installed). The baseline is rsyslog measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import code_version, progress, table
+
+from kafkalog.testing import LocalKafka, create_topic
+
+ROOT = Path(__file__).resolve().parents[1]
+RSYSLOG_CONF = """
+global(workDirectory="{work}")
+module(load="imfile")
+module(load="omkafka")
+template(name="line" type="list") {{
+  constant(value="{{\\"msg\\":\\"") property(name="msg" format="json")
+  constant(value="\\",\\"host\\":\\"") property(name="hostname")
+  constant(value="\\",\\"time\\":\\"") property(name="timegenerated" dateFormat="rfc3339")
+  constant(value="\\"}}")
+}}
+ruleset(name="tokafka") {{
+  action(type="omkafka" broker=["{bootstrap}"] topic="{topic}" template="line" confParam=["acks=all"])
+}}
+input(type="imfile" File="{path}" Tag="bench" ruleset="tokafka" freshStartTail="off")
+"""
+
+
+def count(bootstrap: str, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values()) if partitions else 0
+    finally:
+        consumer.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_shipper(start: Callable[[str, Path], subprocess.Popen[bytes]], bootstrap: str, lines: int,
+                work: Path) -> tuple[float, float]:
+    """(lines/s, CPU µs per line) for one run into a fresh topic."""
+    topic = f"bench-tail-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic, partitions=1)
+    run_dir = work / topic
+    run_dir.mkdir()
+    started = time.monotonic()
+    proc = start(topic, run_dir)
+    try:
+        deadline = started + 600
+        while count(bootstrap, topic) < lines:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"shipper stopped or too slow: {(run_dir / 'err').read_text()[-2000:]}")
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    return lines / elapsed, cpu / lines * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--bootstrap")
+    args = parser.parse_args()
+    rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+    has_rsyslog = os.path.exists(rsyslogd)
+    work = Path(tempfile.mkdtemp(prefix="bench-tail-"))
+    path = work / "app.log"
+    with open(path, "w") as f:
+        f.writelines(f"2026-12-02 10:00:00,123 INFO billing.api seq {i} user=alice paid amount=12.50 "
+                     f"request=r-{i:08d}\n" for i in range(args.lines))
+
+    def kafkalog_tail(bootstrap: str, transport: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
+        def start(topic: str, run_dir: Path) -> subprocess.Popen[bytes]:
+            config = run_dir / "tail.toml"
+            config.write_text(f'[kafkalog]\ntransport = "{transport}"\n')
+            return subprocess.Popen([sys.executable, "-m", "kafkalog", "tail", "--bootstrap-servers", bootstrap,
+                                     "--topic", topic, "--state-dir", str(run_dir / "state"),
+                                     "--config", str(config), str(path)],
+                                    stderr=open(run_dir / "err", "wb"), cwd=ROOT)
+        return start
+
+    def rsyslog(bootstrap: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
+        def start(topic: str, run_dir: Path) -> subprocess.Popen[bytes]:
+            conf = run_dir / "rsyslog.conf"
+            conf.write_text(RSYSLOG_CONF.format(work=run_dir, bootstrap=bootstrap, topic=topic, path=path))
+            return subprocess.Popen([rsyslogd, "-n", "-f", str(conf), "-i", str(run_dir / "pid")],
+                                    stderr=open(run_dir / "err", "wb"), stdout=subprocess.DEVNULL)
+        return start
+
+    def measure(bootstrap: str) -> dict[str, list[tuple[float, float]]]:
+        targets = {"kafkalog tail": kafkalog_tail(bootstrap, "kafka-python")}
+        if importlib.util.find_spec("confluent_kafka") is not None:
+            targets["kafkalog tail, transport=confluent"] = kafkalog_tail(bootstrap, "confluent")
+        if has_rsyslog:
+            targets["rsyslog imfile+omkafka"] = rsyslog(bootstrap)
+        results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+        for run in range(args.runs):
+            names = list(targets) if run % 2 == 0 else list(reversed(targets))
+            for name in names:
+                progress(f"run {run + 1}/{args.runs}: {name}")
+                results[name].append(run_shipper(targets[name], bootstrap, args.lines, work))
+        return results
+
+    try:
+        if args.bootstrap:
+            results = measure(args.bootstrap)
+        else:
+            with LocalKafka() as broker:
+                results = measure(broker.bootstrap)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def cell(values: list[float], fmt: str) -> str:
+        return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+    rows = []
+    base = results.get("rsyslog imfile+omkafka")
+    for name, runs in results.items():
+        rates, cpus = [r for r, _ in runs], [c for _, c in runs]
+        ratio = "" if base is None else (f"{statistics.median(rates) / statistics.median([r for r, _ in base]):.2f}x"
+                                         f" / {statistics.median(cpus) / statistics.median([c for _, c in base]):.2f}x")
+        rows.append([name, cell(rates, ",.0f"), cell(cpus, ".1f"), ratio])
+    print(f"\n## kafkalog tail, {args.lines:,} lines file -> ack, {args.runs} runs (code {code_version()})\n")
+    print(table(["shipper", "lines/s median (min-max)", "CPU µs/line median (min-max)",
+                 "vs rsyslog (rate / CPU)"], rows))
+    if not has_rsyslog:
+        print("\nrsyslog not installed (apt-get install rsyslog rsyslog-kafka): no baseline in this run")
+
+
+if __name__ == "__main__":
+    main()

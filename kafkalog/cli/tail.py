@@ -1,0 +1,127 @@
+"""``kafkalog tail``: argument parsing and signals over :mod:`kafkalog.tail` (which does the work)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+DESCRIPTION = """Follow files and ship each line (or multi-line entry) to Kafka as a record, until SIGTERM/SIGINT.
+Offsets and a disk spool live in --state-dir: a restart, a crash or a broker outage loses no line."""
+
+
+def _default_state_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "kafkalog", "tail")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("tail", help="follow log files and ship their lines to Kafka",
+                              description=DESCRIPTION)
+    p.add_argument("paths", nargs="*", metavar="PATH_OR_GLOB", help="files or glob patterns (quote globs)")
+    p.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT[,HOST:PORT]")
+    p.add_argument("--topic", required=True, help="topic for the paths given here and for inputs without one")
+    p.add_argument("--state-dir", default=_default_state_dir(),
+                   help="offsets and the disk spool (default: %(default)s)")
+    p.add_argument("--config", metavar="FILE", help="TOML file of [[inputs]]; reloaded on SIGHUP or change")
+    p.add_argument("--config-source", metavar="etcd://HOST:PORT/KEY",
+                   help="inputs from an etcd key holding the config file's TOML; watched (needs kafkalog[etcd])")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--multiline-start", metavar="REGEX", help="a line matching this starts a new entry")
+    p.add_argument("--multiline-timeout", type=float, default=2.0, metavar="SECONDS",
+                   help="ship the last entry after this long without a new line (default: %(default)s)")
+    p.add_argument("--start-at", choices=("beginning", "end"), default="beginning",
+                   help="where to start in files present at start and never seen before")
+    p.add_argument("--static-field", action="append", default=[], metavar="KEY=VALUE",
+                   help="add KEY to every record (repeatable)")
+    p.add_argument("--close-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="at exit, how long to deliver what was read (the rest waits in the spool)")
+    p.add_argument("--rotate-wait", type=float, default=5.0, metavar="SECONDS",
+                   help="keep reading a renamed or deleted file this long (default: %(default)s)")
+    p.add_argument("--partial-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="ship a last line without its newline after this long (default: %(default)s)")
+    p.add_argument("--scan-interval", type=float, default=1.0, metavar="SECONDS",
+                   help="how often to look for new files (default: %(default)s)")
+    p.add_argument("--max-open", type=int, default=256, help="most files held open at once")
+    p.add_argument("--spool-max-bytes", type=int, default=1024 ** 3,
+                   help="disk spool bound; when full, reading pauses (default: 1 GiB)")
+    p.add_argument("--fsync", action="store_true", help="fsync each spool write (survives a machine crash)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+    from ..tail import (
+        StateDirInUse,
+        TailAgent,
+        TailSettings,
+        load_settings,
+        make_input,
+        run_until_stopped,
+        shipper_config,
+    )
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    try:
+        static = dict(_pair(item) for item in args.static_field)
+        cli_inputs = []
+        if args.paths:
+            options: dict[str, Any] = {"paths": args.paths, "format": args.format, "start_at": args.start_at,
+                                       "multiline_timeout": args.multiline_timeout, "static_fields": static}
+            if args.multiline_start:
+                options["multiline_start"] = args.multiline_start
+            cli_inputs.append(make_input(options, "--"))
+
+        source = None
+        if args.config_source:
+            from ..tail._etcd import EtcdSource
+            source = EtcdSource(args.config_source)
+
+        def load() -> TailSettings:
+            from_file = load_settings(args.config) if args.config else TailSettings(inputs=())
+            remote = source.load() if source is not None else TailSettings(inputs=())
+            return TailSettings(inputs=tuple(cli_inputs) + from_file.inputs + remote.inputs,
+                                shipper={**from_file.shipper, **remote.shipper})
+
+        settings = load()
+        if not settings.inputs:
+            say("kafkalog tail: nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
+            return 2
+        shipper = {"close_timeout": args.close_timeout, "spool_max_bytes": args.spool_max_bytes,
+                   "spool_fsync": args.fsync, **settings.shipper}
+        config = shipper_config(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
+                                state_dir=args.state_dir, options=shipper)
+        reloadable = bool(args.config or source)
+        agent = TailAgent(settings, config, args.state_dir, settings_loader=load if reloadable else None,
+                          watch_file=args.config, scan_interval=args.scan_interval, rotate_wait=args.rotate_wait,
+                          partial_timeout=args.partial_timeout, max_open=args.max_open, say=say)
+    except (ConfigError, ValueError) as exc:
+        say(f"kafkalog tail: {exc}")
+        return 2
+    except StateDirInUse as exc:
+        say(f"kafkalog tail: {exc}")
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: agent.request_reload())
+    if source is not None:
+        source.watch(agent.request_reload)
+    say(f"kafkalog tail: following {len(settings.inputs)} input(s), state in {args.state_dir}")
+    report = run_until_stopped(agent, stop, config.close_timeout)
+    if source is not None:
+        source.stop()
+    kept = f", {report.spooled} kept in the spool for the next start" if report.spooled else ""
+    say(f"kafkalog tail: stopped after {agent.lines_shipped} entries; {report.delivered} delivered{kept}")
+    return 0
+
+
+def _pair(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--static-field: expected KEY=VALUE, got {item!r}")
+    return key, value

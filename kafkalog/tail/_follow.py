@@ -1,0 +1,128 @@
+"""One followed file: its descriptor (opened only while needed), read position, line splitter and entry assembler.
+
+A follower is keyed by its file's identity (device, inode, fingerprint), not by its path: after a rename it is the
+same follower under a new path, and the file that appears at the old path gets a follower of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ._config import TailInput
+from ._events import EventMaker
+from ._identity import FINGERPRINT_BYTES, FileKey, Fingerprint, same_content, take_fingerprint
+from ._lines import Entry, EntryAssembler, Line, LineSplitter
+from ._offsets import Offset
+
+
+class Follower:
+    """Reads one file in chunks and turns its bytes into entries; the agent ships them and saves ``offset``."""
+
+    def __init__(self, path: str, key: FileKey, source: TailInput, maker: EventMaker, *, offset: int, line: int,
+                 fingerprint: Fingerprint, max_line_bytes: int) -> None:
+        self.path = path
+        self.key = key
+        self.source = source
+        self.maker = maker
+        self.fd: int | None = None
+        self.fingerprint = fingerprint
+        self.splitter = LineSplitter(offset, max_line_bytes)
+        self.assembler = EntryAssembler(source.multiline_start, offset, line)
+        self.offset = offset  # shipped through here: what is saved
+        self.line = line  # number of the first line after ``offset``
+        self.size = offset  # the file's size when last looked at
+        self.draining_since: float | None = None  # renamed away, deleted or dropped from the inputs: read to the end
+        self.copy_of: Follower | None = None  # a copy of a followed file (copytruncate): waits for the original
+        self.copied_at = 0.0
+        self.last_read = time.monotonic()
+        self.partial_since: float | None = None
+
+    # --- descriptor ---------------------------------------------------------------------------------------------
+
+    def open(self) -> bool:
+        """Open by path; False if the path no longer names this file (or cannot be opened)."""
+        if self.fd is not None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        info = os.fstat(fd)
+        if (info.st_dev, info.st_ino) != self.key:
+            os.close(fd)
+            return False
+        self.fd = fd
+        self.size = info.st_size
+        return True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    @property
+    def read_to(self) -> int:
+        """Everything before this offset was read (and split)."""
+        return self.splitter.end
+
+    def at_end(self) -> bool:
+        return self.read_to >= self.size
+
+    # --- reading ------------------------------------------------------------------------------------------------
+
+    def refresh_size(self) -> None:
+        if self.fd is not None:
+            self.size = os.fstat(self.fd).st_size
+
+    def changed_under_us(self) -> bool:
+        """Truncated (copytruncate: smaller than what was read) or rewritten from the start (other first bytes)."""
+        if self.fd is None:
+            return False
+        return self.size < self.read_to or not same_content(self.fd, self.fingerprint)
+
+    def read(self, chunk_bytes: int) -> list[Entry]:
+        """Read one chunk from where reading stopped; the complete entries in it."""
+        if self.fd is None:
+            return []
+        data = os.pread(self.fd, chunk_bytes, self.read_to)
+        if not data:
+            return []
+        self.last_read = time.monotonic()
+        lines = self.splitter.feed(data)
+        # a partial line waits for its newline only once the file has no more (not while more is to be read)
+        self.partial_since = self.last_read if self.splitter.buffer and self.at_end() else None
+        if self.fingerprint.length < FINGERPRINT_BYTES and self.read_to > self.fingerprint.length:
+            self.fingerprint = take_fingerprint(self.fd, min(self.read_to, FINGERPRINT_BYTES))
+        return self.assembler.add(lines)
+
+    def take_held(self, partial: bool) -> list[Entry]:
+        """The entry being held (multi-line timeout, or the file is done with) and, if ``partial``, the partial
+        last line as a line of its own."""
+        lines: list[Line] = []
+        if partial:
+            line = self.splitter.take_partial()
+            self.partial_since = None
+            if line is not None:
+                lines.append(line)
+        entries = self.assembler.add(lines)
+        held = self.assembler.take()
+        return entries + ([held] if held is not None else [])
+
+    def shipped(self, entry: Entry) -> None:
+        self.offset = entry.end
+        self.line = entry.line + entry.text.count("\n") + 1
+
+    def restart_at(self, offset: int, line: int) -> None:
+        """Forget what was read past ``offset`` and read on from there (truncation, a copy taking over)."""
+        self.splitter.reset(offset)
+        self.assembler.reset(offset, line)
+        self.offset, self.line = offset, line
+        self.partial_since = None
+        if self.fd is not None:
+            self.size = os.fstat(self.fd).st_size
+            self.fingerprint = take_fingerprint(self.fd, self.size)
+
+    def saved(self, now: float) -> Offset:
+        return Offset(path=self.path, dev=self.key.dev, ino=self.key.ino, fp_len=self.fingerprint.length,
+                      fp=self.fingerprint.digest, offset=self.offset, line=self.line, seen=now)

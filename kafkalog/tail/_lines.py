@@ -1,0 +1,147 @@
+"""Bytes of a file -> lines -> entries (a multi-line entry, such as a stack trace, is one entry).
+
+Pure and I/O-free, so the rules are unit-tested on their own: a line ends at ``\\n``; a partial last line waits in
+the buffer for its newline (the agent ships it after ``partial_timeout``); NUL bytes, which a truncation racing
+a writer leaves as a hole, are skipped; a line longer than ``max_line_bytes`` is cut into pieces of that size, so
+memory stays bounded whatever is in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class Line(NamedTuple):
+    text: str
+    end: int  # file offset just after the line (and its newline)
+
+
+class Entry(NamedTuple):
+    """One record's worth: ``text`` (lines joined by ``\\n``), its first line's number and where it ends."""
+
+    text: str
+    line: int
+    end: int
+
+
+def _decode(raw: bytes) -> str:
+    if b"\0" in raw:
+        raw = raw.replace(b"\0", b"")
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    return raw.decode("utf-8", "replace")
+
+
+class LineSplitter:
+    """Splits what is read from one file into lines, keeping the partial last line until its newline comes."""
+
+    def __init__(self, offset: int, max_line_bytes: int) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.buffer = b""
+        self.buffer_start = offset  # file offset of buffer[0]
+
+    @property
+    def end(self) -> int:
+        """File offset after everything fed so far."""
+        return self.buffer_start + len(self.buffer)
+
+    def feed(self, data: bytes) -> list[Line]:
+        buffer = self.buffer + data if self.buffer else data
+        start = self.buffer_start
+        lines: list[Line] = []
+        pos = 0
+        limit = self.max_line_bytes
+        while True:
+            newline = buffer.find(b"\n", pos, pos + limit + 1)
+            if newline < 0:
+                if len(buffer) - pos > limit:  # no newline within the limit: cut
+                    lines.append(Line(_decode(buffer[pos:pos + limit]), start + pos + limit))
+                    pos += limit
+                    continue
+                break
+            raw = buffer[pos:newline]
+            pos = newline + 1
+            if raw and not raw.strip(b"\0"):  # a hole of NULs only: skipped (the offset moves on with the next line)
+                continue
+            lines.append(Line(_decode(raw), start + pos))
+        rest = buffer[pos:]
+        if rest and not rest.strip(b"\0"):
+            pos += len(rest)  # only NULs so far: nothing to keep
+            rest = b""
+        self.buffer = rest
+        self.buffer_start = start + pos
+        return lines
+
+    def take_partial(self) -> Line | None:
+        """The partial last line, as a line of its own (its newline never came in time)."""
+        if not self.buffer:
+            return None
+        line = Line(_decode(self.buffer), self.end)
+        self.buffer_start, self.buffer = self.end, b""
+        return line
+
+    def reset(self, offset: int) -> None:
+        self.buffer = b""
+        self.buffer_start = offset
+
+
+class EntryAssembler:
+    """Groups lines into entries: with ``start`` set, a line not matching it continues the entry before it.
+
+    The entry being built is held until the next start line comes, or the agent calls :meth:`take` after
+    ``multiline_timeout`` of quiet. ``committed`` is the offset before anything held, what may be saved.
+    """
+
+    def __init__(self, start: re.Pattern[str] | None, offset: int, line: int, max_lines: int = 1000,
+                 max_bytes: int = 1_000_000) -> None:
+        self.start = start
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.committed = offset  # offset after the last entry handed out
+        self.next_line = line  # number of the next line (1-based)
+        self.committed_line = line  # number of the first line not handed out yet
+        self._held: list[str] = []
+        self._held_bytes = 0
+        self._held_line = line
+        self._held_end = offset
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def add(self, lines: list[Line]) -> list[Entry]:
+        entries: list[Entry] = []
+        start = self.start
+        for text, end in lines:
+            number = self.next_line
+            self.next_line += 1
+            if start is None:
+                entries.append(Entry(text, number, end))
+                self.committed, self.committed_line = end, self.next_line
+                continue
+            if self._held and (start.search(text) or len(self._held) >= self.max_lines
+                               or self._held_bytes + len(text) > self.max_bytes):
+                entries.append(self._release())
+            if not self._held:
+                self._held_line = number
+            self._held.append(text)
+            self._held_bytes += len(text) + 1
+            self._held_end = end
+        return entries
+
+    def take(self) -> Entry | None:
+        """The entry being held, now (its timeout passed, or the file is done with)."""
+        return self._release() if self._held else None
+
+    def _release(self) -> Entry:
+        entry = Entry("\n".join(self._held), self._held_line, self._held_end)
+        self._held, self._held_bytes = [], 0
+        self.committed = self._held_end
+        self.committed_line = self._held_line + entry.text.count("\n") + 1
+        return entry
+
+    def reset(self, offset: int, line: int) -> None:
+        self._held, self._held_bytes = [], 0
+        self.committed = self._held_end = offset
+        self.next_line = self.committed_line = self._held_line = line
