@@ -8,11 +8,11 @@ import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from .reader import Message
-from .view import View
+from .view import View, parse
 
 RESET = "\x1b[0m"
 DIM, BOLD = "\x1b[2m", "\x1b[1m"
@@ -104,3 +104,6 @@ class PrettyFormat:
             parts.append("\n" + "\n".join("    " + self._c(STACK_COLOR, line) for line in lines))
         parts.append("\n")
         return "".join(parts).encode("utf-8", "backslashreplace")
+
+    def lines(self, messages: Sequence[Message]) -> bytes:
+        return b"".join([self.line(m, parse(m.value)) for m in messages])
