@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -334,3 +335,25 @@ def test_session_without_follow_gives_up_when_nothing_comes_before_the_end() -> 
     with pytest.raises(ConsumeError, match=r"nothing read for 0.5 s before the end of the topic \(partitions \[0\]\)"):
         Session(ConsumeOptions("b:9", "t", timeout=0.5), io.BytesIO(), reader).run()
     assert reader.closed
+
+
+def test_auto_client_is_confluent_when_installed_and_kafka_python_with_options(monkeypatch: Any) -> None:
+    from kafkalog.consume.clients import resolve_client
+
+    assert resolve_client("kafka-python", client_options=False) == "kafka-python"
+    assert resolve_client("confluent", client_options=True) == "confluent"
+    assert resolve_client("auto", client_options=False) == "confluent"  # installed with the dev extra
+    assert resolve_client("auto", client_options=True) == "kafka-python"  # -X names are kafka-python's
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails: as if not installed
+    assert resolve_client("auto", client_options=False) == "kafka-python"
+
+
+def test_ndjson_and_raw_batches_are_the_lines_of_each_message() -> None:
+    values = [b'{"type":"info","msg":"m","time":"x"}', b"not json", None, b"", b"[1]", b'{\n"a": 1}',
+              b"{broken", b'{"a":"caf\xc3\xa9"}', b"\xff\xfe"]
+    messages = [_msg(v, offset=i) for i, v in enumerate(values)]
+    for fmt in (NdjsonFormat("t"), NdjsonFormat("t", meta=True), RawFormat()):
+        assert fmt.lines(messages) == b"".join(fmt.line(m, None) for m in messages)
+        assert fmt.lines([]) == b""
+    assert PrettyFormat(color=False).lines(messages) == b"".join(
+        PrettyFormat(color=False).line(m, parse(m.value)) for m in messages)
