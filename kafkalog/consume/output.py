@@ -48,8 +48,12 @@ class NdjsonFormat:
         self.meta = meta
 
     def line(self, message: Message, view: View | None) -> bytes:
+        record = json_object(message.value) if view is None else (view.record if view.kind != "raw" else None)
+        return self.record_line(message, record)
+
+    def record_line(self, message: Message, record: dict[str, Any] | None) -> bytes:
+        """The line of a message whose value's JSON object (None: not one) has been read already."""
         value = message.value
-        record = json_object(value) if view is None else (view.record if view.kind != "raw" else None)
         if record is None or value is None:
             text = None if value is None else decode_text(value)
             return _dumps({"raw": text, "_kafka": kafka_meta(self.topic, message)}) + b"\n"

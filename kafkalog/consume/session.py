@@ -15,9 +15,9 @@ from typing import BinaryIO
 
 from .clients import open_reader
 from .options import ConsumeOptions
-from .output import Format, make_format
+from .output import Format, NdjsonFormat, make_format
 from .reader import ConsumeError, Message, Reader
-from .view import parse
+from .view import is_kafkalog, load, view_of
 
 POLL_SECONDS = 0.25
 """Longest wait in one poll: how soon a stop request (a signal) is noticed."""
@@ -145,13 +145,21 @@ class Session:
         chunks: list[bytes] = []
         handled: dict[int, int] = {}
         line = fmt.line
+        # ndjson filtered by --level/--logger judges kafkalog records on their JSON: no view built
+        quick = fmt if isinstance(fmt, NdjsonFormat) and filters.on_records else None
         for message in messages:
-            view = parse(message.value)
-            if filters(view):
-                chunks.append(line(message, view))
-                written += 1
-                if not view.is_log:
-                    result.not_records += 1
+            record = load(message.value)
+            if quick is not None and type(record) is dict and is_kafkalog(record):
+                if filters.keep_record(record):
+                    chunks.append(quick.record_line(message, record))
+                    written += 1
+            else:
+                view = view_of(message.value, record)
+                if filters(view):
+                    chunks.append(line(message, view))
+                    written += 1
+                    if not view.is_log:
+                        result.not_records += 1
             handled[message.partition] = message.offset + 1
             if limit is not None and written >= limit:
                 return b"".join(chunks), handled, written, True

@@ -357,3 +357,31 @@ def test_ndjson_and_raw_batches_are_the_lines_of_each_message() -> None:
         assert fmt.lines([]) == b""
     assert PrettyFormat(color=False).lines(messages) == b"".join(
         PrettyFormat(color=False).line(m, parse(m.value)) for m in messages)
+
+
+def test_filters_on_kafkalog_json_judge_as_on_the_view() -> None:
+    records = [{"type": t, "time": "x", "msg": "m", **({} if logger is False else {"logger": logger})}
+               for t in ("debug", "WARNING", "level 35", "level 5", "custom", "", None, 30, "30")
+               for logger in ("billing", "billing.api", "billingx", None, 7, False)]
+    filters = [Filters.build(level="warning"), Filters.build(loggers=["billing"]),
+               Filters.build(level="info", loggers=["billing.api", "bill*"]), Filters.build(loggers=["7"])]
+    for f in filters:
+        assert f.on_records
+        for record in records:
+            assert f.keep_record(record) is f(parse(json.dumps(record).encode())), (f, record)
+    assert not Filters.build(grep="x").on_records and not Filters.build(where=["a=1"]).on_records
+
+
+def test_session_ndjson_filtered_on_json_writes_what_the_views_would() -> None:
+    values = [json.dumps({"type": t, "action": "log", "time": "x", "msg": "m", "logger": lg}).encode()
+              for t in ("info", "error") for lg in ("a", "b")]
+    values += [b"not json", b'{"type":"info"}', b'{"type":"error","time":"x","msg":"two\\nlines","logger":"a"}',
+               json.dumps({"type": "error", "time": "x", "msg": "m\nx"}, indent=1).encode()]
+    for filters in (Filters.build(level="error"), Filters.build(loggers=["a"]), Filters.build(grep="m")):
+        for meta in (False, True):
+            out = io.BytesIO()
+            options = ConsumeOptions("b:9", "t", output="ndjson", meta=meta, filters=filters)
+            Session(options, out, FakeReader({0: values}, batch=3)).run()
+            fmt = NdjsonFormat("t", meta=meta)
+            expected = [fmt.line(_msg(v, i, 0), parse(v)) for i, v in enumerate(values) if filters(parse(v))]
+            assert out.getvalue() == b"".join(expected)
