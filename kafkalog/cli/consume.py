@@ -122,6 +122,16 @@ def _quiet_closed_stdout() -> None:
         pass
 
 
+def _fewer_collections() -> None:
+    """A bulk read allocates a few objects per record, nearly all freed at once by reference counting; the
+    cyclic collector would still run every 700 of them and walk the objects the imports left (5-8% of a read's
+    time). This process is the command's own: collect less often, and never walk what exists at the start."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     session = Session(options, sys.stdout.buffer)
+    _fewer_collections()
     previous: dict[int, Any] = {}
     signalled: list[int] = []
 
