@@ -8,7 +8,7 @@ to its end, in a fresh process whose stdout is a pipe this script drains (counti
 every record came out), timed from the process's start to its exit (interpreter start and imports included):
 
 - ``kcat -C -e -q`` (the baseline: librdkafka, values as stored, one per line)
-- ``kafkalog consume -o ndjson`` with each client (kafka-python, the default; confluent)
+- ``kafkalog consume -o ndjson`` with each client (confluent, the default when installed; kafka-python)
 - ``-o raw`` (no parsing), ``-o pretty`` (colour off, as in a pipe) and ``-o ndjson --level warning`` (a filter
   that keeps a tenth) with the confluent client, and ``-o raw`` with kafka-python
 
@@ -42,8 +42,8 @@ def cases(bootstrap: str, topic: str) -> dict[str, tuple[list[str], int | None]]
     base = [*KAFKALOG, "-b", bootstrap, "-t", topic]
     return {
         "kcat -C -e -q": (["kcat", "-C", "-e", "-q", "-b", bootstrap, "-t", topic], None),
-        "kafka-python ndjson": ([*base, "-o", "ndjson"], None),
-        "kafka-python raw": ([*base, "-o", "raw"], None),
+        "kafka-python ndjson": ([*base, "-o", "ndjson", "--client", "kafka-python"], None),
+        "kafka-python raw": ([*base, "-o", "raw", "--client", "kafka-python"], None),
         "confluent ndjson": ([*base, "-o", "ndjson", "--client", "confluent"], None),
         "confluent raw": ([*base, "-o", "raw", "--client", "confluent"], None),
         "confluent pretty": ([*base, "-o", "pretty", "--color", "never", "--client", "confluent"], None),

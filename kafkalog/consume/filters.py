@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
-from .levels import parse_level
-from .view import View
+from .levels import level_number, parse_level
+from .view import View, str_or_none
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,20 @@ class Filters:
     @property
     def active(self) -> bool:
         return self.min_level is not None or bool(self.loggers) or self.grep is not None or bool(self.where)
+
+    @property
+    def on_records(self) -> bool:
+        """Whether :meth:`keep_record` can judge a kafkalog record (only ``--level`` and ``--logger`` are set)."""
+        return self.grep is None and not self.where
+
+    def keep_record(self, record: Mapping[str, Any]) -> bool:
+        """The verdict of :meth:`__call__` on a kafkalog record's view, from the record's own keys: no view is
+        built (when :attr:`on_records`)."""
+        if self.min_level is not None:
+            levelno = level_number(str_or_none(record.get("type")))
+            if levelno is not None and levelno < self.min_level:
+                return False
+        return not self.loggers or any(_under(str_or_none(record.get("logger")), p) for p in self.loggers)
 
     def __call__(self, view: View) -> bool:
         if view.is_log:

@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from .reader import Message
-from .view import View
+from .view import View, parse
 
 RESET = "\x1b[0m"
 DIM, BOLD = "\x1b[2m", "\x1b[1m"
 LEVEL_COLORS = {"trace": DIM, "debug": "\x1b[36m", "info": "\x1b[32m", "success": "\x1b[1;32m",
                 "warning": "\x1b[33m", "error": "\x1b[31m", "critical": "\x1b[1;31m"}
 LOGGER_COLOR, FIELD_COLOR, STACK_COLOR, RAW_COLOR = "\x1b[34m", "\x1b[2m", "\x1b[31m", "\x1b[35m"
+
+CACHED = 1024
+"""Level and logger texts kept per run (a topic with more loggers than this formats the others each time)."""
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if c not in (0x09, 0x0A)}
 _CONTROL_ALL = {**_CONTROL, 0x0A: "\\n"}
@@ -59,9 +63,20 @@ def _short_time(text: str | None, timestamp_ms: int) -> str:
     return "-" * 23
 
 
+_QUOTED = re.compile('[ ="\n]')
+
+
 def _value(value: Any) -> str:
-    if isinstance(value, str) and value and not any(c in value for c in ' ="\n'):
-        return value
+    """A field's value as ``key=value`` shows it: a plain word as it is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value if value and not _QUOTED.search(value) else _json(value)
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json.dumps writes for them, without its machinery
+    return _json(value)
+
+
+def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -71,6 +86,15 @@ class PrettyFormat:
     def __init__(self, *, color: bool, meta: bool = False) -> None:
         self.color = color
         self.meta = meta
+        # a topic has few levels and loggers: each one's text is made once
+        self._levels: dict[str | None, str] = {}
+        self._loggers: dict[str | None, str] = {}
+
+    @staticmethod
+    def _remember(cache: dict[str | None, str], key: str | None, text: str) -> str:
+        if len(cache) < CACHED:
+            cache[key] = text
+        return text
 
     def _c(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color and text else text
@@ -85,9 +109,15 @@ class PrettyFormat:
                 text = "<no value>"
             head = f"{_short_time(None, message.timestamp)} {self._c(RAW_COLOR, f'{label:<8}')}"
             return f"{where}{head} {text}\n".encode("utf-8", "backslashreplace")
-        level = (view.level or "?").lower()
-        level_text = self._c(LEVEL_COLORS.get(level, BOLD), f"{level.upper():<8}")
-        logger = self._c(LOGGER_COLOR, safe(view.logger or "-", one_line=True))
+        level_text = self._levels.get(view.level)
+        if level_text is None:
+            level = (view.level or "?").lower()
+            level_text = self._remember(self._levels, view.level,
+                                        self._c(LEVEL_COLORS.get(level, BOLD), f"{level.upper():<8}"))
+        logger = self._loggers.get(view.logger)
+        if logger is None:
+            logger = self._remember(self._loggers, view.logger,
+                                    self._c(LOGGER_COLOR, safe(view.logger or "-", one_line=True)))
         msg = safe(view.msg or "").replace("\n", "\n    ")
         parts = [f"{where}{_short_time(view.time, message.timestamp)} {level_text} {logger}: {msg}"]
         pairs = []
@@ -104,3 +134,6 @@ class PrettyFormat:
             parts.append("\n" + "\n".join("    " + self._c(STACK_COLOR, line) for line in lines))
         parts.append("\n")
         return "".join(parts).encode("utf-8", "backslashreplace")
+
+    def lines(self, messages: Sequence[Message]) -> bytes:
+        return b"".join([self.line(m, parse(m.value)) for m in messages])

@@ -9,15 +9,15 @@ exactly what it wrote, and the next run with the same group starts right after i
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .clients import open_reader
 from .options import ConsumeOptions
-from .output import make_format
-from .reader import ConsumeError, Reader
-from .view import parse
+from .output import Format, NdjsonFormat, make_format
+from .reader import ConsumeError, Message, Reader
+from .view import is_kafkalog, load, view_of
 
 POLL_SECONDS = 0.25
 """Longest wait in one poll: how soon a stop request (a signal) is noticed."""
@@ -101,30 +101,28 @@ class Session:
             elif not follow and time.monotonic() - last_progress > options.timeout:
                 raise ConsumeError(f"nothing read for {options.timeout:g} s before the end of the topic "
                                    f"(partitions {sorted(pending)}): is the broker reachable?")
-            chunks: list[bytes] = []
-            append = chunks.append
-            handled: dict[int, int] = {}
-            reached_limit = False
-            written = result.written
-            for message in messages:
-                partition, offset = message.partition, message.offset
-                if not follow and offset >= ends[partition]:
-                    continue  # written after the run started: not part of "up to the end"
-                view = parse(message.value) if need_view else None
-                if view is None or filters(view):
-                    append(fmt.line(message, view))
-                    written += 1
-                    if view is not None and not view.is_log:
-                        result.not_records += 1
-                handled[partition] = offset + 1
-                if limit is not None and written >= limit:
-                    reached_limit = True
-                    break
             result.read += len(messages)
+            lasts = {m.partition: m.offset for m in messages}  # offsets grow within a partition: the last
+            if not follow and any(offset >= ends[p] for p, offset in lasts.items()):
+                # records written after the run started are not part of "up to the end"
+                messages = [m for m in messages if m.offset < ends[m.partition]]
+                lasts = {m.partition: m.offset for m in messages}
+            written = result.written
+            reached_limit = False
+            if need_view:
+                data, handled, written, reached_limit = self._filtered(messages, fmt, written, result)
+            else:  # every record is written: the format turns the whole batch into bytes at once
+                if limit is not None and written + len(messages) >= limit:
+                    messages = messages[:limit - written]
+                    lasts = {m.partition: m.offset for m in messages}
+                    reached_limit = True
+                data = fmt.lines(messages)
+                written += len(messages)
+                handled = {p: offset + 1 for p, offset in lasts.items()}
             result.written = written
-            if chunks:
+            if data:
                 try:
-                    write_all(self.out, b"".join(chunks))
+                    write_all(self.out, data)
                 except BrokenPipeError:
                     result.reason = "closed_pipe"
                     return
@@ -139,6 +137,34 @@ class Session:
             if options.group is not None:
                 self._commit(reader, done, result, force=False)
 
+    def _filtered(self, messages: Sequence[Message], fmt: Format, written: int,
+                  result: SessionResult) -> tuple[bytes, dict[int, int], int, bool]:
+        """Parse, filter and format record by record. Returns the output, partition -> next offset handled
+        (written or left out by a filter), the count written so far, and whether ``limit`` was reached."""
+        filters, limit = self.options.filters, self.options.max_records
+        chunks: list[bytes] = []
+        handled: dict[int, int] = {}
+        line = fmt.line
+        # ndjson filtered by --level/--logger judges kafkalog records on their JSON: no view built
+        quick = fmt if isinstance(fmt, NdjsonFormat) and filters.on_records else None
+        for message in messages:
+            record = load(message.value)
+            if quick is not None and type(record) is dict and is_kafkalog(record):
+                if filters.keep_record(record):
+                    chunks.append(quick.record_line(message, record))
+                    written += 1
+            else:
+                view = view_of(message.value, record)
+                if filters(view):
+                    chunks.append(line(message, view))
+                    written += 1
+                    if not view.is_log:
+                        result.not_records += 1
+            handled[message.partition] = message.offset + 1
+            if limit is not None and written >= limit:
+                return b"".join(chunks), handled, written, True
+        return b"".join(chunks), handled, written, False
+
     def _commit(self, reader: Reader, done: Mapping[int, int], result: SessionResult, *, force: bool) -> None:
         now = time.monotonic()
         if not force and now - self._last_commit < self.options.commit_interval:
@@ -149,3 +175,4 @@ class Session:
             self._committed.update(changed)
             result.committed += 1
         self._last_commit = now
+

@@ -89,18 +89,32 @@ def json_object(value: bytes | None) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
+def load(value: bytes | None) -> Any:
+    """The value's JSON, or None when it has none (no value, or not JSON)."""
+    if not value:
+        return None
+    try:
+        return loads(value)
+    except (ValueError, TypeError):
+        return None
+
+
+def is_kafkalog(record: dict[str, Any]) -> bool:
+    """Whether a JSON object has the keys of a kafkalog record (then it is read as one)."""
+    return "msg" in record and "type" in record and "time" in record
+
+
 def parse(value: bytes | None) -> View:
     """The view of one stored value. Never raises: what cannot be read as a log record is ``json`` or ``raw``."""
-    if not value:
-        return View(RAW, text=decode_text(value))
-    try:
-        record = loads(value)
-    except (ValueError, TypeError):
-        return View(RAW, text=decode_text(value))
+    return view_of(value, load(value))
+
+
+def view_of(value: bytes | None, record: Any) -> View:
+    """:func:`parse` of a value whose JSON (``record``: :func:`load`'s answer) has been read already."""
     if not isinstance(record, dict):
         return View(RAW, text=decode_text(value))
     try:
-        if "msg" in record and "type" in record and "time" in record:
+        if is_kafkalog(record):
             return _kafkalog(record)
         if "@timestamp" in record and ("ecs.version" in record or "log.level" in record or "message" in record):
             return _ecs(record)
@@ -113,7 +127,7 @@ def parse(value: bytes | None) -> View:
     return View(JSON, record=record, text=decode_text(value))
 
 
-def _str_or_none(value: Any) -> str | None:
+def str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) or value is None else str(value)
 
 
@@ -125,11 +139,11 @@ def _exception(obj: Any, type_key: str, message_key: str, stack_key: str) -> dic
 
 
 def _kafkalog(record: dict[str, Any]) -> View:
-    level = _str_or_none(record.get("type"))
+    level = str_or_none(record.get("type"))
     fields = record.get("fields")
-    return View(KAFKALOG, record=record, time=_str_or_none(record.get("time")), level=level,
-                levelno=level_number(level), logger=_str_or_none(record.get("logger")),
-                msg=_str_or_none(record.get("msg")), action=_str_or_none(record.get("action")),
+    return View(KAFKALOG, record=record, time=str_or_none(record.get("time")), level=level,
+                levelno=level_number(level), logger=str_or_none(record.get("logger")),
+                msg=str_or_none(record.get("msg")), action=str_or_none(record.get("action")),
                 fields=fields if isinstance(fields, dict) else {},
                 exception=_exception(record.get("exception"), "type", "message", "stack"))
 
@@ -143,9 +157,9 @@ def _ecs(record: dict[str, Any]) -> View:
     _, logger = _path(record, "log.logger")
     _, action = _path(record, "event.action")
     fields = {k: v for k, v in record.items() if k not in _ECS_OWN}
-    return View(ECS, record=record, time=_str_or_none(record.get("@timestamp")), level=_str_or_none(level),
-                levelno=level_number(level if isinstance(level, str) else None), logger=_str_or_none(logger),
-                msg=_str_or_none(record.get("message")), action=_str_or_none(action), fields=fields,
+    return View(ECS, record=record, time=str_or_none(record.get("@timestamp")), level=str_or_none(level),
+                levelno=level_number(level if isinstance(level, str) else None), logger=str_or_none(logger),
+                msg=str_or_none(record.get("message")), action=str_or_none(action), fields=fields,
                 exception=_exception(record.get("error"), "type", "message", "stack_trace"))
 
 
@@ -201,7 +215,7 @@ def _otlp(message: dict[str, Any]) -> View | None:
                      "stack": str(attrs.get("exception.stacktrace", ""))}
     fields = {k: v for k, v in attrs.items() if k not in _OTLP_OWN}
     return View(OTLP, record=message, time=when, level=level, levelno=levelno,
-                logger=_str_or_none(scope_logs.get("scope", {}).get("name")),
-                msg=msg if isinstance(msg, str) else json.dumps(msg), action=_str_or_none(attrs.get("action")),
+                logger=str_or_none(scope_logs.get("scope", {}).get("name")),
+                msg=msg if isinstance(msg, str) else json.dumps(msg), action=str_or_none(attrs.get("action")),
                 fields=fields, exception=exception,
                 extra=attributes(resources[0].get("resource", {}).get("attributes", [])))

@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -334,3 +335,53 @@ def test_session_without_follow_gives_up_when_nothing_comes_before_the_end() -> 
     with pytest.raises(ConsumeError, match=r"nothing read for 0.5 s before the end of the topic \(partitions \[0\]\)"):
         Session(ConsumeOptions("b:9", "t", timeout=0.5), io.BytesIO(), reader).run()
     assert reader.closed
+
+
+def test_auto_client_is_confluent_when_installed_and_kafka_python_with_options(monkeypatch: Any) -> None:
+    from kafkalog.consume.clients import resolve_client
+
+    assert resolve_client("kafka-python", client_options=False) == "kafka-python"
+    assert resolve_client("confluent", client_options=True) == "confluent"
+    assert resolve_client("auto", client_options=False) == "confluent"  # installed with the dev extra
+    assert resolve_client("auto", client_options=True) == "kafka-python"  # -X names are kafka-python's
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import fails: as if not installed
+    assert resolve_client("auto", client_options=False) == "kafka-python"
+
+
+def test_ndjson_and_raw_batches_are_the_lines_of_each_message() -> None:
+    values = [b'{"type":"info","msg":"m","time":"x"}', b"not json", None, b"", b"[1]", b'{\n"a": 1}',
+              b"{broken", b'{"a":"caf\xc3\xa9"}', b"\xff\xfe"]
+    messages = [_msg(v, offset=i) for i, v in enumerate(values)]
+    for fmt in (NdjsonFormat("t"), NdjsonFormat("t", meta=True), RawFormat()):
+        assert fmt.lines(messages) == b"".join(fmt.line(m, None) for m in messages)
+        assert fmt.lines([]) == b""
+    assert PrettyFormat(color=False).lines(messages) == b"".join(
+        PrettyFormat(color=False).line(m, parse(m.value)) for m in messages)
+
+
+def test_filters_on_kafkalog_json_judge_as_on_the_view() -> None:
+    records = [{"type": t, "time": "x", "msg": "m", **({} if logger is False else {"logger": logger})}
+               for t in ("debug", "WARNING", "level 35", "level 5", "custom", "", None, 30, "30")
+               for logger in ("billing", "billing.api", "billingx", None, 7, False)]
+    filters = [Filters.build(level="warning"), Filters.build(loggers=["billing"]),
+               Filters.build(level="info", loggers=["billing.api", "bill*"]), Filters.build(loggers=["7"])]
+    for f in filters:
+        assert f.on_records
+        for record in records:
+            assert f.keep_record(record) is f(parse(json.dumps(record).encode())), (f, record)
+    assert not Filters.build(grep="x").on_records and not Filters.build(where=["a=1"]).on_records
+
+
+def test_session_ndjson_filtered_on_json_writes_what_the_views_would() -> None:
+    values = [json.dumps({"type": t, "action": "log", "time": "x", "msg": "m", "logger": lg}).encode()
+              for t in ("info", "error") for lg in ("a", "b")]
+    values += [b"not json", b'{"type":"info"}', b'{"type":"error","time":"x","msg":"two\\nlines","logger":"a"}',
+               json.dumps({"type": "error", "time": "x", "msg": "m\nx"}, indent=1).encode()]
+    for filters in (Filters.build(level="error"), Filters.build(loggers=["a"]), Filters.build(grep="m")):
+        for meta in (False, True):
+            out = io.BytesIO()
+            options = ConsumeOptions("b:9", "t", output="ndjson", meta=meta, filters=filters)
+            Session(options, out, FakeReader({0: values}, batch=3)).run()
+            fmt = NdjsonFormat("t", meta=meta)
+            expected = [fmt.line(_msg(v, i, 0), parse(v)) for i, v in enumerate(values) if filters(parse(v))]
+            assert out.getvalue() == b"".join(expected)
