@@ -65,7 +65,7 @@ clean:
 OLDEST_KAFKA_PYTHON ?= 3.0.0
 OLDEST_VENV ?= .venv-oldest
 OLDEST_TESTS ?= tests/unit/test_config.py tests/unit/test_lifecycle.py tests/integration/test_stdlib.py \
-	tests/integration/test_exit.py tests/integration/test_lifecycle.py
+	tests/integration/test_exit.py tests/integration/test_lifecycle.py tests/integration/test_consume_volume.py
 # kafka-python 3.0.0's *consumer* (the tests' reader) rejects fetch responses over 1 MB ("Invalid frame length"),
 # so the tests' reader asks for at most 512 KiB per fetch; the producer side is not affected.
 # OLDEST_DESELECT='expression' leaves tests out (pytest -k).

@@ -39,6 +39,9 @@ class KafkaPythonReader:
         config = {**DEFAULTS, **settings.client_config,
                   "bootstrap_servers": settings.bootstrap_servers, "group_id": settings.group,
                   "enable_auto_commit": False, "allow_auto_create_topics": False}
+        # kafka-python 3.0.0 refuses any response frame over 1 MB ("Invalid frame length") unless this is raised;
+        # later releases raise it to the fetch size themselves
+        config.setdefault("receive_message_max_bytes", int(config["fetch_max_bytes"]) + 1024 * 1024)
         with self._errors("connecting to the brokers"):
             from kafka import KafkaConsumer, TopicPartition
 
