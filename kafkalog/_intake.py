@@ -52,15 +52,31 @@ class Intake:
         message = self.message_for(event, created, topic)
         return message is not None and self.worker.put(message, level)
 
-    def ship_many(self, events: Sequence[Event], created: float, topic: str | None = None) -> int:
+    def encodes_as_is(self, topic: str | None) -> bool:
+        """True if an event to ``topic`` is shipped exactly as ``dumps`` encodes it: the default schema, no key
+        or headers taken from it, a topic known without it. Then :meth:`ship_many` takes it encoded."""
+        config = self.config
+        return self.to_schema is None and config.key_for is None and config.headers_for is None \
+            and bool(topic or config.fixed_topic)
+
+    def ship_many(self, events: Sequence[Event | bytes], created: float, topic: str | None = None) -> int:
         """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
-        chunk read, put with one lock round and one spool write). Returns how many of ``events`` were handled
+        chunk read, put with one lock round and one spool write). An event given as bytes is its JSON already
+        (only where :meth:`encodes_as_is`; at most ``max_message_bytes``). Returns how many of ``events`` were handled
         (queued, or dropped and counted) before the first the worker refused because it is closing: the caller
         keeps that one and those after it (they are counted as dropped ``closed``, and read again next time)."""
         messages: list[Message] = []
         owners: list[int] = []  # the index in ``events`` of each message
         message_for = self.message_for
+        timestamp_ms = int(created * 1000)
+        fixed = topic or self.config.fixed_topic
         for index, event in enumerate(events):
+            if isinstance(event, bytes):
+                if fixed is None or len(event) > self.config.max_message_bytes:
+                    raise ValueError("ship_many: encoded events need a fixed topic and max_message_bytes")
+                messages.append(Message(fixed, None, event, timestamp_ms))
+                owners.append(index)
+                continue
             message = message_for(event, created, topic)
             if message is not None:
                 messages.append(message)

@@ -308,8 +308,10 @@ class TailAgent:
             return True
         self._save_if_due()  # also before a put that waits for room: what was put before stays saved
         now = time.time()
-        events, owners = follower.maker.make_many(entries, follower.path, now)
-        done = self.intake.ship_many(events, now, topic=follower.source.topic) if events else 0
+        topic = follower.source.topic
+        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
+        events, owners = follower.maker.make_many(entries, follower.path, now, encode)
+        done = self.intake.ship_many(events, now, topic=topic) if events else 0
         self.lines_shipped += done
         if done < len(events) and self._closing:
             if owners[done]:
