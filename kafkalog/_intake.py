@@ -6,6 +6,7 @@ behind it does.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
 
 CLIENT_LOGGER = "kafka"
+_new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
 
 
 def is_client_logger(name: str) -> bool:
@@ -68,13 +70,14 @@ class Intake:
         messages: list[Message] = []
         owners: list[int] = []  # the index in ``events`` of each message
         message_for = self.message_for
+        new_message = _new_message
         timestamp_ms = int(created * 1000)
         fixed = topic or self.config.fixed_topic
         for index, event in enumerate(events):
             if isinstance(event, bytes):
                 if fixed is None or len(event) > self.config.max_message_bytes:
                     raise ValueError("ship_many: encoded events need a fixed topic and max_message_bytes")
-                messages.append(Message(fixed, None, event, timestamp_ms))
+                messages.append(new_message((fixed, None, event, timestamp_ms, None)))
                 owners.append(index)
                 continue
             message = message_for(event, created, topic)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from .._encode import dumps
+from .._encode import dumps, dumps_text
 from .._records import iso_utc
 from ..typing import Event
 from ._lines import Entry
@@ -126,7 +126,11 @@ class EventMaker:
             level = levels[match.group(1).lower()] if match else DEFAULT_TYPE
             if template is not None and len(text) < below:
                 head, types, middle, tail, end, _ = template
-                events.append(b"".join((head, types[level], middle, dumps(text), tail, str(line).encode(), end)))
+                try:
+                    msg = dumps_text(text)
+                except (TypeError, ValueError):  # a lone surrogate: dumps repairs it
+                    msg = dumps(text)
+                events.append(b"".join((head, types[level], middle, msg, tail, b"%d" % line, end)))
             else:
                 event: Event = {"type": level, "action": action, "time": stamp, "msg": text,
                                 "fields": {"path": path}, "funcName": "", "logger": None, "host": host,
