@@ -56,15 +56,7 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[Line]:
         buffer = self.buffer + data if self.buffer else data
         start = self.buffer_start
-        lines: list[Line] | None = None
-        last = buffer.rfind(b"\n")
-        if last >= 0 and buffer.isascii() and b"\0" not in buffer and b"\r" not in buffer:
-            texts = buffer[:last].decode("ascii").split("\n")  # the usual case at C speed: one decode, one split
-            if max(map(len, texts)) <= self.max_line_bytes and len(buffer) - last - 1 <= self.max_line_bytes:
-                ends = map(add, accumulate(map(len, texts)), range(start + 1, start + 1 + len(texts)))
-                lines, pos = list(map(_new_line, zip(texts, ends, strict=True))), last + 1
-        if lines is None:
-            lines, pos = self._split(buffer, start)
+        lines, pos = self._split_plain(buffer, start) or self._split(buffer, start)
         rest = buffer[pos:]
         if rest and not rest.strip(b"\0"):
             pos += len(rest)  # only NULs so far: nothing to keep
@@ -72,6 +64,20 @@ class LineSplitter:
         self.buffer = rest
         self.buffer_start = start + pos
         return lines
+
+    def _split_plain(self, buffer: bytes, start: int) -> tuple[list[Line], int] | None:
+        """The usual case at C speed (one decode, one split): ASCII without NUL or CR, no line over the limit;
+        None for anything else."""
+        limit = self.max_line_bytes
+        last = buffer.rfind(b"\n")
+        if last < 0 or len(buffer) - last - 1 > limit or not buffer.isascii() or b"\0" in buffer \
+                or b"\r" in buffer:
+            return None
+        texts = buffer[:last].decode("ascii").split("\n")
+        if max(map(len, texts)) > limit:
+            return None
+        ends = map(add, accumulate(map(len, texts)), range(start + 1, start + 1 + len(texts)))
+        return list(map(_new_line, zip(texts, ends, strict=True))), last + 1
 
     def _split(self, buffer: bytes, start: int) -> tuple[list[Line], int]:
         """Line by line, for what the fast path does not take: NULs, CRs, non-ASCII, lines over the limit."""
