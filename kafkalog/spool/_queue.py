@@ -109,14 +109,22 @@ class SpoolQueue:
         return ""
 
     def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
-        """With ``spool_full_policy="block"``: all of them at once (one lock round, one write), waiting for room
-        for all; refused together only when closing. A batch over a quarter of ``spool_max_bytes`` (it might
-        never find room at once) and the other policies go one ``put`` at a time."""
-        total = sum(sizes)
-        if self._config.spool_full_policy != "block" or total > self._config.spool_max_bytes // 4:
+        """With ``spool_full_policy="block"``: in slices of up to a quarter of ``spool_max_bytes`` (so each can
+        find room), each written at once (one lock round, one write) after waiting for room for all of it, and
+        refused whole only when closing. The other policies go one ``put`` at a time."""
+        if self._config.spool_full_policy != "block":
             return put_each(self, messages, sizes)
-        reason = self._put_waiting_for_room(messages, total)
-        return (0 if reason else len(messages)), reason
+        cap = self._config.spool_max_bytes // 4
+        done, reason, start, count = len(messages), "", 0, len(messages)
+        while start < count:
+            end, total = start + 1, sizes[start]
+            while end < count and total + sizes[end] <= cap:
+                total += sizes[end]
+                end += 1
+            if self._put_waiting_for_room(messages[start:end], total):  # closing: this slice and the rest refused
+                reason, done = Reason.CLOSED, min(done, start)
+            start = end
+        return done, reason
 
     def _put_waiting_for_room(self, messages: list[Message], size: int) -> str:
         """``spool_full_policy="block"``: wait while the spool is full (``size``: of all ``messages``), then write
