@@ -113,9 +113,11 @@ class TestRotation:
 class TestRestarts:
     def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
         """SIGKILL while shipping a 60,000-line file, then restart: no line lost; the only lines repeated are
-        those in flight at the kill (in the spool, not yet acknowledged by the broker), counted. The spool is
-        small (2 MiB, ~7,000 records): reading runs far ahead of the broker's acknowledgements, and only a full
-        spool holding it back makes sure the kill comes mid-file."""
+        those after the saved offset (read again) or still in the spool (not yet acknowledged), counted; nothing
+        before both is shipped twice. The spool is small (2 MiB, ~7,000 records): reading runs far ahead of the
+        broker's acknowledgements, and only a full spool holding it back makes sure the kill comes mid-file.
+        (Offsets are saved every 0.2 s, so with the reader held close to the acknowledgements, lines delivered
+        since the last save are among those read again.)"""
         log = tmp_path / "big.log"
         state = tmp_path / "state"
         total = 60_000
@@ -141,7 +143,9 @@ class TestRestarts:
         repeated = sorted(check.duplicates)
         print(f"SIGKILL restart: {check.summary()}; offset saved at line {saved['line']}, "
               f"first unacknowledged seq {first_unacked}")
-        assert all(seq >= first_unacked for seq in repeated), (repeated[:10], first_unacked)
+        resumed_at = saved["line"] - 1  # seq of the first line after the saved offset
+        assert all(seq >= min(first_unacked, resumed_at) for seq in repeated), \
+            (repeated[:10], first_unacked, resumed_at)
 
     def test_sigterm_saves_offsets_and_restart_repeats_nothing(self, kafka_bootstrap: str, topic: str,
                                                                tmp_path: Path) -> None:
