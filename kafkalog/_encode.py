@@ -137,6 +137,21 @@ _dumps = _build_dumps()
 BACKEND = "orjson" if _dumps.__name__ == "dumps_orjson" else "json"
 
 
+def _build_dumps_text() -> Callable[[str], bytes]:
+    try:
+        import orjson
+    except ImportError:
+        orjson = None  # type: ignore[assignment]
+    if orjson is not None:
+        return orjson.dumps
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    return lambda text: encoder.encode(text).encode("utf-8")
+
+
+dumps_text = _build_dumps_text()
+"""The JSON of a str, as :func:`dumps` writes it inside an object; raises on a lone surrogate (dumps would not)."""
+
+
 def dumps(obj: Any) -> bytes:
     """JSON bytes for ``obj``; never raises."""
     try:

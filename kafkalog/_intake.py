@@ -6,7 +6,9 @@ behind it does.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Sequence
 
 from ._encode import dumps, encode_event
 from ._records import RecordBuilder
@@ -18,6 +20,7 @@ from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
 
 CLIENT_LOGGER = "kafka"
+_new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
 
 
 def is_client_logger(name: str) -> bool:
@@ -48,6 +51,46 @@ class Intake:
         formatter produced; ``level`` is its level number (stdlib's and loguru's agree), which picks the
         ``overflow`` policy when the queue is full; ``topic`` overrides the configured one (``kafkalog tail``: one
         topic per input)."""
+        message = self.message_for(event, created, topic)
+        return message is not None and self.worker.put(message, level)
+
+    def encodes_as_is(self, topic: str | None) -> bool:
+        """True if an event to ``topic`` is shipped exactly as ``dumps`` encodes it: the default schema, no key
+        or headers taken from it, a topic known without it. Then :meth:`ship_many` takes it encoded."""
+        config = self.config
+        return self.to_schema is None and config.key_for is None and config.headers_for is None \
+            and bool(topic or config.fixed_topic)
+
+    def ship_many(self, events: Sequence[Event | bytes], created: float, topic: str | None = None) -> int:
+        """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
+        chunk read, put with one lock round and one spool write). An event given as bytes is its JSON already
+        (only where :meth:`encodes_as_is`; at most ``max_message_bytes``). Returns how many of ``events`` were handled
+        (queued, or dropped and counted) before the first the worker refused because it is closing: the caller
+        keeps that one and those after it (they are counted as dropped ``closed``, and read again next time)."""
+        messages: list[Message] = []
+        owners: list[int] = []  # the index in ``events`` of each message
+        message_for = self.message_for
+        new_message = _new_message
+        timestamp_ms = int(created * 1000)
+        fixed = topic or self.config.fixed_topic
+        for index, event in enumerate(events):
+            if isinstance(event, bytes):
+                if fixed is None or len(event) > self.config.max_message_bytes:
+                    raise ValueError("ship_many: encoded events need a fixed topic and max_message_bytes")
+                messages.append(new_message((fixed, None, event, timestamp_ms, None)))
+                owners.append(index)
+                continue
+            message = message_for(event, created, topic)
+            if message is not None:
+                messages.append(message)
+                owners.append(index)
+        if not messages:
+            return len(events)
+        done = self.worker.put_many(messages)
+        return len(events) if done >= len(messages) else owners[done]
+
+    def message_for(self, event: Event | str, created: float, topic: str | None = None) -> Message | None:
+        """The routed, encoded record for ``event``; None if it cannot be shipped (dropped and counted)."""
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
@@ -69,12 +112,12 @@ class Intake:
                         self.worker.count_truncated()
         if data is None:
             self.drop(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} was dropped")
-            return False
+            return None
         topic = topic or config.fixed_topic or config.topic_for(routing)
         key = config.key_for(routing) if config.key_for is not None else None
         if config.headers_for is None:
-            return self.worker.put(Message(topic, key, data, int(created * 1000)), level)
-        return self.worker.put(Message(topic, key, data, int(created * 1000), config.headers_for(routing)), level)
+            return Message(topic, key, data, int(created * 1000))
+        return Message(topic, key, data, int(created * 1000), config.headers_for(routing))
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

@@ -68,6 +68,10 @@ class RecordQueue(Protocol):
         """Accept one record, or return the reason it was dropped (counted already). ``level`` (the record's
         level number) chooses the overflow policy when the queue is full."""
 
+    def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+        """Accept records as ``put`` would, each with its ``sizes`` entry: (how many were handled before the first
+        refused as ``closed``, the reason of the last one dropped or "")."""
+
     def take(self, max_records: int) -> Taken | None:
         """The oldest records not yet taken, or None when there are none right now."""
 
@@ -107,6 +111,19 @@ def settle_counts(ledger: Ledger, delivered: int, drops: Counter[str], failed: i
         c.last_delivery_at = time.time()
 
 
+def put_each(queue: RecordQueue, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+    """``put_many`` as one ``put`` per record (level 0), for queues with no faster way."""
+    done = len(messages)
+    last = ""
+    for index, (message, size) in enumerate(zip(messages, sizes, strict=True)):
+        reason = queue.put(message, size)
+        if reason:
+            last = reason
+            if reason == Reason.CLOSED and done == len(messages):
+                done = index
+    return done, last
+
+
 class MemoryQueue:
     """A bounded FIFO in memory: ``queue_max_records`` and ``queue_max_bytes``, full → the overflow policy."""
 
@@ -144,6 +161,9 @@ class MemoryQueue:
                 return ""
             ledger.drop(reason)
             return reason
+
+    def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+        return put_each(self, messages, sizes)
 
     def _full(self, size: int) -> bool:
         return len(self._items) >= self.config.queue_max_records or self._bytes + size > self.config.queue_max_bytes

@@ -108,6 +108,20 @@ class Worker:
             return False
         return True
 
+    def put_many(self, messages: list[Message]) -> int:
+        """Queue records in one go (one lock round and one spool write where the queue can); each is accepted or
+        dropped as :meth:`put` would (level 0). Returns how many were handled before the first refused because
+        the worker is closing (that one and those after it are counted as dropped ``closed``)."""
+        if self._thread is None:
+            self._start_thread()
+        sizes = [len(m.value) + (len(m.key) if m.key else 0) + RECORD_OVERHEAD
+                 + (sum(len(n) + len(v) + HEADER_OVERHEAD for n, v in m.headers) if m.headers else 0)
+                 for m in messages]
+        done, reason = self._queue.put_many(messages, sizes)
+        if reason:
+            self._report_drop(reason)
+        return done
+
     def _report_drop(self, reason: str) -> None:
         config = self.config
         if reason == Reason.QUEUE_FULL:

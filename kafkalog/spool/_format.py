@@ -25,6 +25,7 @@ inherited with ``os.close`` and nothing is closed twice by a finalizer.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import struct
 import zlib
@@ -50,6 +51,9 @@ CHUNK = 1 << 20  # read-ahead: the most a reader holds beyond one record
 MAX_PAYLOAD = 0xFFFFFFFF
 _MAX_TOPIC = 0xFFFF
 _TOPIC_CACHE = 1024
+
+
+_new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
 
 
 @dataclass(eq=False)
@@ -148,7 +152,7 @@ def decode_payload(buf: bytes, start: int, end: int, topics: dict[bytes, str], *
         topics[raw_topic] = topic
     key = None if key_len < 0 else buf[topic_end:key_end]
     headers = decode_headers(buf, key_end, value_start) if headers_len else None
-    return Message(topic, key, buf[value_start:end], timestamp_ms, headers)
+    return _new_message((topic, key, buf[value_start:end], timestamp_ms, headers))
 
 
 class ReadResult(NamedTuple):

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from .._queue import Ledger, Taken, settle_counts
+from .._queue import Ledger, Taken, put_each, settle_counts
 from ..config import KafkaLogConfig
 from ..errors import Reason
 from ..typing import Message
@@ -70,7 +70,7 @@ class SpoolQueue:
     def put(self, message: Message, size: int, level: int = 0) -> str:
         """Never drops for lack of room in memory (``overflow`` does not apply): waits for the disk instead."""
         if self._config.spool_full_policy == "block":
-            return self._put_waiting_for_room(message, size)
+            return self._put_waiting_for_room([message], size)
         ledger = self.ledger
         config = self._config
         writing = False  # counted in _writing and not written yet
@@ -108,8 +108,27 @@ class SpoolQueue:
             self._wake()  # the first record after a quiet spell: the sender may be idle
         return ""
 
-    def _put_waiting_for_room(self, message: Message, size: int) -> str:
-        """``spool_full_policy="block"``: wait while the spool is full, then write the record itself.
+    def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+        """With ``spool_full_policy="block"``: in slices of up to a quarter of ``spool_max_bytes`` (so each can
+        find room), each written at once (one lock round, one write) after waiting for room for all of it, and
+        refused whole only when closing. The other policies go one ``put`` at a time."""
+        if self._config.spool_full_policy != "block":
+            return put_each(self, messages, sizes)
+        cap = self._config.spool_max_bytes // 4
+        done, reason, start, count = len(messages), "", 0, len(messages)
+        while start < count:
+            end, total = start + 1, sizes[start]
+            while end < count and total + sizes[end] <= cap:
+                total += sizes[end]
+                end += 1
+            if self._put_waiting_for_room(messages[start:end], total):  # closing: this slice and the rest refused
+                reason, done = Reason.CLOSED, min(done, start)
+            start = end
+        return done, reason
+
+    def _put_waiting_for_room(self, messages: list[Message], size: int) -> str:
+        """``spool_full_policy="block"``: wait while the spool is full (``size``: of all ``messages``), then write
+        the records itself.
 
         For a writer that must not lose a record to a full spool and can afford to wait (``kafkalog tail``: it
         pauses reading instead). The record is on disk (the page cache) when this returns, never only in memory.
@@ -117,10 +136,11 @@ class SpoolQueue:
         """
         ledger = self.ledger
         limit = self._config.spool_max_bytes
-        writing = False
+        count = len(messages)
+        writing = 0
         try:
             with ledger.lock:
-                ledger.counters.seen += 1
+                ledger.counters.seen += count
                 while not (ledger.closed or self._stopped) and self._disk_bytes + size > limit:
                     ledger.changed.wait(_ROOM_RECHECK)  # each commit notifies; a rescan may free room too
                     if self._disk_bytes + size > limit and self._disk.acquire(blocking=False):
@@ -129,26 +149,26 @@ class SpoolQueue:
                         finally:
                             self._disk.release()
                 if ledger.closed or self._stopped:
-                    ledger.drop(Reason.CLOSED)
+                    ledger.drop(Reason.CLOSED, count)
                     return Reason.CLOSED
-                ledger.counters.enqueued += 1
+                ledger.counters.enqueued += count
                 if not self._pending_locked():
                     ledger.pending_since = time.time()
-                self._writing += 1
-                writing = True
+                self._writing += count
+                writing = count
             self._disk.acquire()
             self._write_waiting()
-            writing = False
-            self._write([message], writing=1)
+            writing = 0
+            self._write(messages, writing=count)
         finally:
             if writing:
                 with ledger.lock:
-                    self._writing -= 1
-                    ledger.drop(Reason.INTERNAL_ERROR)
+                    self._writing -= writing
+                    ledger.drop(Reason.INTERNAL_ERROR, writing)
             if self._disk._is_owned():  # type: ignore[attr-defined]
                 self._release()
-        if self._on_disk == 1:
-            self._wake()
+        if self._on_disk <= count:
+            self._wake()  # the first records after a quiet spell: the sender may be idle
         return ""
 
     def _release(self) -> None:

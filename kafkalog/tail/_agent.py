@@ -301,17 +301,23 @@ class TailAgent:
         follower.restart_at(0, 1)
 
     def _ship(self, follower: Follower, entries: list[Entry]) -> bool:
-        intake = self.intake
+        """Ship the entries of one read as one batch (one spool write); the offset moves past what the spool took.
+
+        False only when closing cut the batch short: what was not taken is read again at the next start."""
+        if not entries:
+            return True
+        self._save_if_due()  # also before a put that waits for room: what was put before stays saved
+        now = time.time()
         topic = follower.source.topic
-        for entry in entries:
-            self._save_if_due()  # also while puts wait for room: what was put before stays saved
-            if entry.text.strip():
-                now = time.time()
-                event = follower.maker.make(entry.text, follower.path, entry.line, now)
-                if not intake.ship(event, now, topic=topic) and self._closing:
-                    return False  # not shipped: not saved, read again at the next start
-                self.lines_shipped += 1
-            follower.shipped(entry)
+        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
+        events, owners = follower.maker.make_many(entries, follower.path, now, encode)
+        done = self.intake.ship_many(events, now, topic=topic) if events else 0
+        self.lines_shipped += done
+        if done < len(events) and self._closing:
+            if owners[done]:
+                follower.shipped(entries[owners[done] - 1])
+            return False
+        follower.shipped(entries[-1])
         return True
 
     def _timeouts(self) -> None:

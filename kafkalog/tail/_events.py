@@ -10,26 +10,41 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
+from .._encode import dumps, dumps_text
 from .._records import iso_utc
 from ..typing import Event
+from ._lines import Entry
 
+# the lookahead (the first letters of the words) lets the search skip most positions before trying 22 words
 _LEVEL_WORD = re.compile(
-    r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|SEVERE|PANIC|"
+    r"(?=[CDEFINPSTWcdefintw])\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|SEVERE|PANIC|"
     r"trace|debug|info|notice|warn|warning|error|critical|fatal)\b")
 _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "notice": "info", "warn": "warning",
            "warning": "warning", "error": "error", "err": "error", "critical": "critical", "crit": "critical",
            "fatal": "critical", "severe": "error", "panic": "critical"}
 _SCAN = 200
 DEFAULT_TYPE = "info"
+_STAND_IN = ("\0kafkalog-type\0", "\0kafkalog-msg\0", "\0kafkalog-line\0")  # no text holds NUL
 
 
 def level_of(text: str) -> str | None:
     """The contract's ``type`` for the first level word near the start of ``text``, or None."""
     match = _LEVEL_WORD.search(text, 0, _SCAN)
     return _LEVELS[match.group(1).lower()] if match else None
+
+
+class _Template(NamedTuple):
+    """A plain-text event encoded once, cut around its type, msg and line."""
+
+    head: bytes
+    types: dict[str, bytes]  # each type's JSON
+    middle: bytes
+    tail: bytes
+    end: bytes
+    fixed_bytes: int  # all but the three values
 
 
 class EventMaker:
@@ -83,3 +98,63 @@ class EventMaker:
         if self.static_fields:
             event.update(self.static_fields)
         return event
+
+    def make_many(self, entries: Sequence[Entry], path: str, now: float,
+                  encode_max_bytes: int = 0) -> tuple[list[Event | bytes], list[int]]:
+        """Events for the non-blank ``entries`` of one read (all read at ``now``), and each one's index in
+        ``entries``. Plain text takes a lean path: the constant parts of the event are built once per call.
+
+        ``encode_max_bytes`` > 0 (the caller checked that the default schema and no per-record routing apply): a
+        plain text entry whose record surely fits in that many bytes comes back as the JSON bytes ``dumps`` gives
+        for its event, spliced into a template encoded once per call, instead of as a dict."""
+        if self.json:
+            make = self.make
+            pairs = [(make(e.text, path, e.line, now), i) for i, e in enumerate(entries) if e.text.strip()]
+            return [event for event, _ in pairs], [i for _, i in pairs]
+        events: list[Event | bytes] = []
+        owners: list[int] = []
+        stamp = iso_utc(now)
+        action, host, static = self.action, self.host, self.static_fields
+        search, levels = _LEVEL_WORD.search, _LEVELS
+        template = self._template(path, stamp) if encode_max_bytes > 0 else None
+        # a character takes at most 6 bytes in JSON (\\u001f); the line number at most 20
+        below = 0 if template is None else (encode_max_bytes - template.fixed_bytes - 40) // 6
+        for index, (text, line, _) in enumerate(entries):
+            if not text or ((text[0].isspace() or text[-1].isspace()) and not text.strip()):
+                continue
+            match = search(text, 0, _SCAN)
+            level = levels[match.group(1).lower()] if match else DEFAULT_TYPE
+            if template is not None and len(text) < below:
+                head, types, middle, tail, end, _ = template
+                try:
+                    msg = dumps_text(text)
+                except (TypeError, ValueError):  # a lone surrogate: dumps repairs it
+                    msg = dumps(text)
+                events.append(b"".join((head, types[level], middle, msg, tail, b"%d" % line, end)))
+            else:
+                event: Event = {"type": level, "action": action, "time": stamp, "msg": text,
+                                "fields": {"path": path}, "funcName": "", "logger": None, "host": host,
+                                "pid": None, "thread": None, "file": path, "line": line}
+                if static:
+                    event.update(static)
+                events.append(event)
+            owners.append(index)
+        return events, owners
+
+    def _template(self, path: str, stamp: str) -> _Template | None:
+        """The event of ``path`` at ``stamp`` encoded with stand-ins for its type, msg and line, cut around them;
+        None if the static fields replace one of those (then each event is encoded whole)."""
+        event: Event = {"type": _STAND_IN[0], "action": self.action, "time": stamp, "msg": _STAND_IN[1],
+                        "fields": {"path": path}, "funcName": "", "logger": None, "host": self.host, "pid": None,
+                        "thread": None, "file": path, "line": _STAND_IN[2]}
+        event.update(self.static_fields)
+        encoded = dumps(event)
+        marks = [dumps(stand_in) for stand_in in _STAND_IN]
+        spots = [encoded.find(mark) for mark in marks]
+        if any(encoded.count(mark) != 1 for mark in marks) or not spots[0] < spots[1] < spots[2]:
+            return None
+        cuts = [0, *(p for spot, mark in zip(spots, marks, strict=True) for p in (spot, spot + len(mark))),
+                len(encoded)]
+        head, middle, tail, end = (encoded[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2))
+        types = {level: dumps(level) for level in {*_LEVELS.values(), DEFAULT_TYPE}}
+        return _Template(head, types, middle, tail, end, len(encoded) - sum(map(len, marks)))

@@ -8,7 +8,10 @@ memory stays bounded whatever is in the file.
 
 from __future__ import annotations
 
+import functools
 import re
+from itertools import accumulate
+from operator import add
 from typing import NamedTuple
 
 
@@ -23,6 +26,10 @@ class Entry(NamedTuple):
     text: str
     line: int
     end: int
+
+
+_new_line = functools.partial(tuple.__new__, Line)  # Line((text, end)) without namedtuple's Python-level __new__
+_new_entry = functools.partial(tuple.__new__, Entry)
 
 
 def _decode(raw: bytes) -> str:
@@ -49,6 +56,31 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[Line]:
         buffer = self.buffer + data if self.buffer else data
         start = self.buffer_start
+        lines, pos = self._split_plain(buffer, start) or self._split(buffer, start)
+        rest = buffer[pos:]
+        if rest and not rest.strip(b"\0"):
+            pos += len(rest)  # only NULs so far: nothing to keep
+            rest = b""
+        self.buffer = rest
+        self.buffer_start = start + pos
+        return lines
+
+    def _split_plain(self, buffer: bytes, start: int) -> tuple[list[Line], int] | None:
+        """The usual case at C speed (one decode, one split): ASCII without NUL or CR, no line over the limit;
+        None for anything else."""
+        limit = self.max_line_bytes
+        last = buffer.rfind(b"\n")
+        if last < 0 or len(buffer) - last - 1 > limit or not buffer.isascii() or b"\0" in buffer \
+                or b"\r" in buffer:
+            return None
+        texts = buffer[:last].decode("ascii").split("\n")
+        if max(map(len, texts)) > limit:
+            return None
+        ends = map(add, accumulate(map(len, texts)), range(start + 1, start + 1 + len(texts)))
+        return list(map(_new_line, zip(texts, ends, strict=True))), last + 1
+
+    def _split(self, buffer: bytes, start: int) -> tuple[list[Line], int]:
+        """Line by line, for what the fast path does not take: NULs, CRs, non-ASCII, lines over the limit."""
         lines: list[Line] = []
         pos = 0
         limit = self.max_line_bytes
@@ -65,13 +97,7 @@ class LineSplitter:
             if raw and not raw.strip(b"\0"):  # a hole of NULs only: skipped (the offset moves on with the next line)
                 continue
             lines.append(Line(_decode(raw), start + pos))
-        rest = buffer[pos:]
-        if rest and not rest.strip(b"\0"):
-            pos += len(rest)  # only NULs so far: nothing to keep
-            rest = b""
-        self.buffer = rest
-        self.buffer_start = start + pos
-        return lines
+        return lines, pos
 
     def take_partial(self) -> Line | None:
         """The partial last line, as a line of its own (its newline never came in time)."""
@@ -111,15 +137,19 @@ class EntryAssembler:
         return bool(self._held)
 
     def add(self, lines: list[Line]) -> list[Entry]:
-        entries: list[Entry] = []
         start = self.start
+        if start is None:  # one line, one entry: built at C speed
+            if not lines:
+                return []
+            first = self.next_line
+            self.next_line += len(lines)
+            self.committed, self.committed_line = lines[-1].end, self.next_line
+            texts, ends = zip(*lines, strict=True)
+            return list(map(_new_entry, zip(texts, range(first, self.next_line), ends, strict=True)))
+        entries: list[Entry] = []
         for text, end in lines:
             number = self.next_line
             self.next_line += 1
-            if start is None:
-                entries.append(Entry(text, number, end))
-                self.committed, self.committed_line = end, self.next_line
-                continue
             if self._held and (start.search(text) or len(self._held) >= self.max_lines
                                or self._held_bytes + len(text) > self.max_bytes):
                 entries.append(self._release())

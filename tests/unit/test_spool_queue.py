@@ -361,3 +361,49 @@ class TestBlockPolicy:
         assert not thread.is_alive()
         assert "closed" in results and counters.dropped["closed"] >= 1
         queue.stop()
+
+    def test_put_many_waits_for_room_for_the_whole_batch_and_drops_nothing(self, tmp_path: Path) -> None:
+        """put_many (kafkalog tail: one chunk read) writes a batch at once, after waiting for room for all of it;
+        every record arrives once, in order, none dropped, and the spool never goes past its bound."""
+        queue, spool = self.make_small(tmp_path)
+        values = [f"{i:04d}".encode() * 10 for i in range(60)]  # 40 bytes each, batches of 3 (under 1 KiB)
+        batches = [values[i:i + 3] for i in range(0, len(values), 3)]
+        done: list[tuple[int, str]] = []
+        thread = threading.Thread(target=lambda: done.extend(
+            queue.put_many([Message("t", None, v, 0) for v in batch], [len(v) + 250 for v in batch])
+            for batch in batches))
+        thread.start()
+        counters = queue.ledger.counters
+        try:
+            wait_until(lambda: counters.seen == counters.enqueued + 3, message="put_many never waited for room")
+            assert spool.disk_bytes() <= 4096 and counters.enqueued % 3 == 0
+            got: list[bytes] = []
+            while thread.is_alive() or not queue.empty():
+                got.extend(drain(queue))
+        finally:
+            thread.join(10)
+        got.extend(drain(queue))
+        assert got == values
+        assert done == [(3, "")] * len(batches)
+        assert not counters.dropped and counters.seen == counters.enqueued == len(values)
+        queue.stop()
+
+    def test_put_many_refused_whole_when_closed(self, tmp_path: Path) -> None:
+        """Closing while a batch waits for room refuses the whole batch (0 handled, counted as closed): the
+        caller keeps its offset before the batch and reads it again."""
+        queue, _ = self.make_small(tmp_path)
+        value = b"x" * 400
+        filler = [Message("t", None, value, 0)] * 9
+        assert queue.put_many(filler, [300] * 9) == (9, "")  # over a quarter of the spool: one put each
+        results: list[tuple[int, str]] = []
+        thread = threading.Thread(target=lambda: results.append(
+            queue.put_many([Message("t", None, b"y" * 40, 0)] * 3, [300] * 3)))
+        thread.start()
+        counters = queue.ledger.counters
+        wait_until(lambda: counters.seen == counters.enqueued + 3, message="put_many never waited for room")
+        with queue.ledger.lock:
+            queue.ledger.closed = True
+            queue.ledger.changed.notify_all()
+        thread.join(10)
+        assert results == [(0, "closed")] and counters.dropped["closed"] == 3
+        queue.stop()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kafkalog._encode import dumps
 from kafkalog.tail._events import EventMaker, level_of
-from kafkalog.tail._lines import EntryAssembler, Line, LineSplitter
+from kafkalog.tail._lines import Entry, EntryAssembler, Line, LineSplitter
 
 
 class TestLineSplitter:
@@ -45,6 +50,23 @@ class TestLineSplitter:
 
     def test_invalid_utf8_is_replaced(self) -> None:
         assert LineSplitter(0, 100).feed(b"caf\xe9\n")[0].text == "caf\ufffd"
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(alphabet="ab \t\n\r\0\xe9", max_size=12), max_size=12), st.integers(1, 9),
+           st.lists(st.integers(0, 100), max_size=3))
+    def test_plain_chunks_split_at_c_speed_as_line_by_line(self, parts: list[str], limit: int,
+                                                         cuts: list[int]) -> None:
+        """Plain chunks (ASCII, no NUL or CR, no line over the limit) are split in one go, the rest line by line:
+        whatever the bytes and however they are cut into reads, the lines, their end offsets and what waits are
+        those of splitting everything line by line."""
+        data = "\n".join(parts).encode()
+        reads = [data[a:b] for a, b in zip([0, *sorted(cuts)], [*sorted(cuts), len(data)], strict=True)]
+        fast, slow = LineSplitter(7, limit), LineSplitter(7, limit)
+        slow._split_plain = lambda buffer, start: None  # type: ignore[method-assign]
+        got = [line for chunk in reads for line in fast.feed(chunk)]
+        want = [line for chunk in reads for line in slow.feed(chunk)]
+        assert got == want and fast.end == slow.end and fast.buffer == slow.buffer
+        assert fast.take_partial() == slow.take_partial()
 
 
 class TestEntryAssembler:
@@ -89,6 +111,22 @@ class TestEvents:
     def test_bad_json_line_is_shipped_as_text(self) -> None:
         event = EventMaker(host="h", fmt="json", static_fields={}).make("not json", "/p", 1, 0.0)
         assert event["msg"] == "not json" and event["fields"]["json_error"]
+
+    @pytest.mark.parametrize("static", [{}, {"service": "x", "n": 3}, {"host": "other"}, {"msg": "replaced"}])
+    def test_encoded_events_are_the_bytes_of_the_dict_events(self, static: dict[str, object]) -> None:
+        """make_many's spliced JSON equals dumps() of make()'s event, byte for byte (a static field replacing
+        msg, type or line: dict events); blank entries are skipped; a text too long for the byte bound stays a
+        dict (the intake may still truncate it)."""
+        maker = EventMaker(host="h", fmt="text", static_fields=static)
+        texts = ["2026 WARN disk low", 'quote " back \\ tab \t ctl \x01 caf\xe9 \u2713', "   ", "x" * 300, "error"]
+        entries = [Entry(text, 10 + i, 100 * i) for i, text in enumerate(texts)]
+        events, owners = maker.make_many(entries, "/var/log/a b.log", 1.5, encode_max_bytes=1200)
+        assert owners == [0, 1, 3, 4]
+        for event, index in zip(events, owners, strict=True):
+            want = dumps(maker.make(texts[index], "/var/log/a b.log", 10 + index, 1.5))
+            assert (event if isinstance(event, bytes) else dumps(event)) == want
+        kinds = [isinstance(event, bytes) for event in events]
+        assert kinds == ([False] * 4 if "msg" in static else [True, True, False, True])
 
     def test_level_words(self) -> None:
         assert level_of("x ERROR y") == "error" and level_of("[warn] y") == "warning"
