@@ -42,9 +42,7 @@ def _quiet_logger() -> logging.Logger:
 class ConfluentReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
-        owned = sorted(k for k in settings.client_config if k in OWNED)
-        if owned:
-            raise ConsumeError(f"consumer config: {owned} cannot be set there (kafkalog consume sets them)")
+        settings.refuse(OWNED)
         self._fatal: str | None = None
         self._last_error: str | None = None
         with self._errors("creating the consumer"):

@@ -33,9 +33,7 @@ OWNED = ("bootstrap_servers", "group_id", "enable_auto_commit", "key_deserialize
 class KafkaPythonReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
-        owned = sorted(k for k in settings.client_config if k in OWNED)
-        if owned:
-            raise ConsumeError(f"consumer config: {owned} cannot be set there (kafkalog consume sets them)")
+        settings.refuse(OWNED)
         config = {**DEFAULTS, **settings.client_config,
                   "bootstrap_servers": settings.bootstrap_servers, "group_id": settings.group,
                   "enable_auto_commit": False, "allow_auto_create_topics": False}

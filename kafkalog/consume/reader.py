@@ -38,6 +38,12 @@ class ReaderSettings:
     secrets: tuple[str, ...] = ()
     timeout: float = 30.0
 
+    def refuse(self, owned: Sequence[str]) -> None:
+        """Raise if ``client_config`` sets one of the options the reader must own (group, commits, decoding)."""
+        clash = sorted(k for k in self.client_config if k in owned)
+        if clash:
+            raise ConsumeError(f"consumer config: {clash} cannot be set there (kafkalog consume sets them)")
+
 
 class Reader(Protocol):
     """A consumer assigned to every partition of one topic, positioned by :meth:`open`."""

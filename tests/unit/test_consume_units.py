@@ -385,3 +385,24 @@ def test_session_ndjson_filtered_on_json_writes_what_the_views_would() -> None:
             fmt = NdjsonFormat("t", meta=meta)
             expected = [fmt.line(_msg(v, i, 0), parse(v)) for i, v in enumerate(values) if filters(parse(v))]
             assert out.getvalue() == b"".join(expected)
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_consumer_config_may_not_set_what_the_reader_owns(client: str) -> None:
+    """group and commit settings belong to the reader (``--group`` commits only what was written): refused, named."""
+    from kafkalog.consume.reader import ConsumeError, ReaderSettings
+
+    if client == "kafka-python":
+        from kafkalog.consume._kafka_python import OWNED
+        from kafkalog.consume._kafka_python import KafkaPythonReader as reader
+        config: dict[str, Any] = {"enable_auto_commit": True}
+    else:
+        pytest.importorskip("confluent_kafka")
+        from kafkalog.consume._confluent import OWNED
+        from kafkalog.consume._confluent import ConfluentReader as reader
+        config = {"enable.auto.commit": True}
+    assert set(config) <= set(OWNED)
+    settings = ReaderSettings(bootstrap_servers="127.0.0.1:1", topic="t", start=parse_start("beginning"),
+                              client_config=config)
+    with pytest.raises(ConsumeError, match=next(iter(config))):
+        reader(settings)
