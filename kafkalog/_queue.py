@@ -149,7 +149,8 @@ class MemoryQueue:
             elif size > config.queue_max_bytes:
                 reason = Reason.TOO_LARGE
             elif self._full(size) and not self._make_room(size, level):
-                reason = Reason.QUEUE_FULL
+                # a "block" wait that close() cut short: refused because the handler closes, not for room
+                reason = Reason.CLOSED if ledger.closed else Reason.QUEUE_FULL
             else:
                 if not self._items and not self._in_flight:
                     ledger.pending_since = time.time()

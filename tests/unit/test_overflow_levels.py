@@ -108,6 +108,21 @@ class TestWorker:
         assert finishes_within(0.2 + 10, lambda: worker.put(message(), logging.CRITICAL)) is False
         assert worker.stats().dropped == {"queue_full": 1}
 
+    def test_close_ends_a_block_wait_counted_as_closed(self, make_worker: Callable[..., Worker],
+                                                       gated: Gated) -> None:
+        """An ERROR record waiting for room when close() begins is refused as ``closed``, not ``queue_full``."""
+        transport = gated()
+        worker = make_worker(transport=transport, queue_max_records=1, overflow=PER_LEVEL, block_timeout=60)
+        _stuck(worker, transport)
+        worker.put(message(), logging.INFO)
+        thread, result = _put_in_thread(worker, logging.ERROR)
+        thread.join(0.3)
+        assert thread.is_alive() and result == []  # waiting for room
+        worker.begin_close(0.1)
+        thread.join(10)
+        assert result == [False]
+        assert worker.stats().dropped == {"closed": 1}
+
     def test_drop_oldest_for_errors_evicts_queued_records(self, make_worker: Callable[..., Worker],
                                                           gated: Gated) -> None:
         """{"INFO": "drop_newest", "ERROR": "drop_oldest"}: an ERROR record makes room; an INFO record does not."""
