@@ -65,8 +65,9 @@ class Intake:
         """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
         chunk read, put with one lock round and one spool write). An event given as bytes is its JSON already
         (only where :meth:`encodes_as_is`; at most ``max_message_bytes``). Returns how many of ``events`` were handled
-        (queued, or dropped and counted) before the first the worker refused because it is closing: the caller
-        keeps that one and those after it (they are counted as dropped ``closed``, and read again next time)."""
+        (queued, or dropped and counted) before the first the worker refused because it is closing or (under
+        ``spool_full_policy="block"``) a disk error kept off the disk: the caller keeps that one and those after it
+        (they are counted as dropped ``closed`` or ``spool_error``, and read again)."""
         messages: list[Message] = []
         owners: list[int] = []  # the index in ``events`` of each message
         message_for = self.message_for

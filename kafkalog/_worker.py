@@ -111,7 +111,8 @@ class Worker:
     def put_many(self, messages: list[Message]) -> int:
         """Queue records in one go (one lock round and one spool write where the queue can); each is accepted or
         dropped as :meth:`put` would (level 0). Returns how many were handled before the first refused because
-        the worker is closing (that one and those after it are counted as dropped ``closed``)."""
+        the worker is closing (that one and those after it are counted as dropped ``closed``) or, under
+        ``spool_full_policy="block"``, kept off the disk by a disk error (counted as ``spool_error``)."""
         if self._thread is None:
             self._start_thread()
         sizes = [len(m.value) + (len(m.key) if m.key else 0) + RECORD_OVERHEAD
@@ -124,6 +125,8 @@ class Worker:
 
     def _report_drop(self, reason: str) -> None:
         config = self.config
+        if reason == Reason.SPOOL_ERROR:
+            return  # the spool reported it, with the disk's error
         if reason == Reason.QUEUE_FULL:
             why = (f"the queue is full (queue_max_records={config.queue_max_records}, queue_max_bytes="
                    f"{config.queue_max_bytes}, overflow={config.overflow!r})")

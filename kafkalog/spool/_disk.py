@@ -43,11 +43,13 @@ _LINK_CHECK_INTERVAL = 1.0  # seconds between checks that nobody deleted the seg
 
 class SpoolAppend(NamedTuple):
     """What :meth:`DiskSpool.append` did with the records it was given: each is stored or dropped; ``full`` of the
-    dropped were refused because the spool was at ``max_bytes`` (the rest: a disk error, or not framable)."""
+    dropped were refused because the spool was at ``max_bytes`` (the rest: a disk error, or not framable);
+    ``failed`` of them were lost to a disk error or a closed spool (a writer that can try again may want to)."""
 
     stored: int
     dropped: int
     full: int = 0
+    failed: int = 0
 
 
 class SpoolBatch:
@@ -139,7 +141,7 @@ class DiskSpool:
         self._check_pid()
         total = len(messages)
         if self._closed or not total:
-            return SpoolAppend(0, total)
+            return SpoolAppend(0, total, failed=total)
         stored = dropped = full = 0
         parts: list[bytes] = []
         pending_bytes = pending_count = 0
@@ -188,7 +190,8 @@ class DiskSpool:
                 stored += pending_count
         except OSError as exc:
             self._index.error("append", exc)
-            return SpoolAppend(stored, total - stored, full)  # whatever was not written yet is lost
+            # whatever was not written yet is lost
+            return SpoolAppend(stored, total - stored, full, failed=total - stored - dropped)
         return SpoolAppend(stored, dropped, full)
 
     def _writable_active(self) -> Segment:

@@ -121,14 +121,17 @@ class SpoolQueue:
             while end < count and total + sizes[end] <= cap:
                 total += sizes[end]
                 end += 1
-            if self._put_waiting_for_room(messages[start:end], total):  # closing: this slice and the rest refused
+            refused = self._put_waiting_for_room(messages[start:end], total)
+            if refused == Reason.SPOOL_ERROR:  # a disk error: stop here, this slice and the rest are the caller's
+                return min(done, start), refused
+            if refused:  # closing: this slice and the rest refused
                 reason, done = Reason.CLOSED, min(done, start)
             start = end
         return done, reason
 
     def _put_waiting_for_room(self, messages: list[Message], size: int) -> str:
         """``spool_full_policy="block"``: wait while the spool is full (``size``: of all ``messages``), then write
-        the records itself.
+        the records itself; ``spool_error`` if a disk error kept any of them off the disk (counted already).
 
         For a writer that must not lose a record to a full spool and can afford to wait (``kafkalog tail``: it
         pauses reading instead). The record is on disk (the page cache) when this returns, never only in memory.
@@ -159,7 +162,8 @@ class SpoolQueue:
             self._disk.acquire()
             self._write_waiting()
             writing = 0
-            self._write(messages, writing=count)
+            if self._write(messages, writing=count).failed:  # not on disk: the caller keeps them (tail: reads again)
+                return Reason.SPOOL_ERROR
         finally:
             if writing:
                 with ledger.lock:
@@ -203,13 +207,13 @@ class SpoolQueue:
                 self._writing += len(waiting)
             self._write(waiting, writing=len(waiting))
 
-    def _write(self, messages: list[Message], writing: int) -> None:
+    def _write(self, messages: list[Message], writing: int) -> SpoolAppend:
         """Append to the spool and count the outcome (disk lock held)."""
         spool = self._spool
         try:
             result = spool.append(messages)
         except Exception as exc:  # a bug, not a disk error (those are counted by append): still count every record
-            result = SpoolAppend(0, len(messages))
+            result = SpoolAppend(0, len(messages), failed=len(messages))
             spool_error = f"{type(exc).__name__}: {exc}"
         else:
             spool_error = spool.last_error or "unknown error"
@@ -227,6 +231,7 @@ class SpoolQueue:
                 self._disk_bytes = spool.disk_bytes()
         if errors:
             self._report(Reason.SPOOL_ERROR, f"dropping records: the spool cannot write: {spool_error}")
+        return result
 
     def take(self, max_records: int) -> Taken | None:
         self._disk.acquire()

@@ -303,7 +303,8 @@ class TailAgent:
     def _ship(self, follower: Follower, entries: list[Entry]) -> bool:
         """Ship the entries of one read as one batch (one spool write); the offset moves past what the spool took.
 
-        False only when closing cut the batch short: what was not taken is read again at the next start."""
+        False when closing or a disk error cut the batch short: what was not taken is read again (at the next
+        start, or at the next round: the offset never moves past a line not on disk)."""
         if not entries:
             return True
         self._save_if_due()  # also before a put that waits for room: what was put before stays saved
@@ -313,9 +314,11 @@ class TailAgent:
         events, owners = follower.maker.make_many(entries, follower.path, now, encode)
         done = self.intake.ship_many(events, now, topic=topic) if events else 0
         self.lines_shipped += done
-        if done < len(events) and self._closing:
+        if done < len(events):
             if owners[done]:
                 follower.shipped(entries[owners[done] - 1])
+            if not self._closing:  # a disk error: read the rest again next round
+                follower.restart_at(follower.offset, follower.line)
             return False
         follower.shipped(entries[-1])
         return True

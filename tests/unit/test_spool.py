@@ -199,7 +199,7 @@ class TestAppendRead:
         spool = make_spool()
         spool.close()
         spool.close()
-        assert spool.append(records(3)) == SpoolAppend(0, 3)
+        assert spool.append(records(3)) == SpoolAppend(0, 3, failed=3)
         assert spool.read(10) is None
 
     def test_unframeable_record_dropped(self, make_spool: Callable[..., DiskSpool]) -> None:
@@ -612,7 +612,7 @@ class TestDiskErrors:
         """No directory to write in: append drops everything, sets last_error, raises nothing."""
         spool = make_spool()
         shutil.rmtree(spool_dir)
-        assert spool.append(records(5)) == SpoolAppend(0, 5)
+        assert spool.append(records(5)) == SpoolAppend(0, 5, failed=5)
         assert spool.last_error and "No such file" in spool.last_error
         assert spool.read(10) is None
 
@@ -622,7 +622,7 @@ class TestDiskErrors:
         spool = make_spool()
         spool.append(records(5))
         shutil.rmtree(spool_dir)
-        assert spool.append(records(5, start=5)) == SpoolAppend(0, 5)
+        assert spool.append(records(5, start=5)) == SpoolAppend(0, 5, failed=5)
         assert spool.last_error
         assert spool.read(10) is None
         spool.close()
@@ -632,7 +632,7 @@ class TestDiskErrors:
         spool = make_spool()
         spool_dir.rmdir()
         spool_dir.write_bytes(b"")
-        assert spool.append(records(3)) == SpoolAppend(0, 3)
+        assert spool.append(records(3)) == SpoolAppend(0, 3, failed=3)
         assert spool.last_error and "Not a directory" in spool.last_error
 
     def test_read_only_directory(self, make_spool: Callable[..., DiskSpool], spool_dir: Path) -> None:
@@ -640,7 +640,7 @@ class TestDiskErrors:
         spool = make_spool()
         restore = make_read_only(spool_dir)
         try:
-            assert spool.append(records(3)) == SpoolAppend(0, 3)
+            assert spool.append(records(3)) == SpoolAppend(0, 3, failed=3)
             assert spool.last_error and ("denied" in spool.last_error or "not permitted" in spool.last_error)
         finally:
             restore()
@@ -659,7 +659,7 @@ class TestDiskErrors:
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(os, "write", half_then_full)
-        assert spool.append(records(5, start=5)) == SpoolAppend(0, 5)
+        assert spool.append(records(5, start=5)) == SpoolAppend(0, 5, failed=5)
         assert spool.last_error and "No space" in spool.last_error
         monkeypatch.undo()
         spool.append(records(5, start=10))

@@ -188,7 +188,7 @@ class BrokenDisk(GatedSpool):
 
     def append(self, messages: Any) -> SpoolAppend:
         self._index.last_error = "spool append: [Errno 28] No space left on device"
-        return SpoolAppend(0, len(messages))
+        return SpoolAppend(0, len(messages), failed=len(messages))
 
 
 class TestDropReasons:
