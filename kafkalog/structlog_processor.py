@@ -67,24 +67,26 @@ class KafkaProcessor:
         """Ship ``event_dict`` (never raising into the application) and pass it on, or drop it."""
         intake = self._intake
         try:
-            if self._wanted(method_name, event_dict) and not intake.own_thread():
+            levelno = self._levelno(method_name, event_dict)
+            if (levelno is None or levelno >= self.level) and not intake.own_thread():
                 created = time.time()
                 name = getattr(logger, "name", None)
                 intake.ship(intake.builder.from_structlog(method_name, event_dict, created,
-                                                          name if isinstance(name, str) else None), created)
+                                                          name if isinstance(name, str) else None), created,
+                            levelno or 0)  # the level picks the ``overflow`` policy, as for the handler
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a structlog event: {exc!r}")
         if self._drop_event is not None:
             raise self._drop_event
         return event_dict
 
-    def _wanted(self, method_name: str, event_dict: MutableMapping[str, Any]) -> bool:
-        if not self.level:
-            return True
+    @staticmethod
+    def _levelno(method_name: str, event_dict: MutableMapping[str, Any]) -> int | None:
+        """The event's level number (its ``level`` key, else the method name); None if it names no level."""
         level = event_dict.get("level")
         name = level if isinstance(level, str) else method_name
         number = _LEVELS.get(name) or logging.getLevelName(name.upper())
-        return not isinstance(number, int) or number >= self.level
+        return number if isinstance(number, int) else None
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until events shipped before this call are delivered or dropped; False if ``timeout`` passed."""

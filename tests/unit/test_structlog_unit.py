@@ -167,6 +167,25 @@ class TestRecords:
         log.exception("c")
         assert [e["msg"] for e in _events(processor, memory)] == ["b", "c"]
 
+    def test_the_event_level_picks_the_overflow_policy(self, make_processor: MakeProcessor,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+        """overflow={"ERROR": "block"}: the queue is told each event's level (its level key, else the method)."""
+        processor, _ = make_processor(overflow={"ERROR": "block"})
+        worker = processor._intake.worker
+        levels: list[int] = []
+        real_put = worker.put
+
+        def put(message: Any, level: int = 0) -> bool:
+            levels.append(level)
+            return real_put(message, level)
+
+        monkeypatch.setattr(worker, "put", put)
+        processor(None, "error", {"event": "a"})
+        processor(None, "info", {"event": "b", "level": "critical"})
+        processor(None, "debug", {"event": "c"})
+        processor(None, "custom", {"event": "d"})
+        assert levels == [40, 50, 10, 0]
+
 
 class TestPromises:
     def test_a_failure_is_counted_never_raised(self, make_processor: MakeProcessor,
