@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from .._secrets import masked
 from .positions import Start
 
 CLIENTS = ("kafka-python", "confluent")
@@ -25,7 +26,7 @@ class Message(NamedTuple):
     value: bytes | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ReaderSettings:
     """What a reader is opened with. ``client_config`` uses the client's own option names; ``secrets`` are the
     values to keep out of every message."""
@@ -37,6 +38,11 @@ class ReaderSettings:
     client_config: Mapping[str, Any] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
     timeout: float = 30.0
+
+    def __repr__(self) -> str:  # secrets never show: client_config masked, secrets left out
+        return (f"ReaderSettings(bootstrap_servers={self.bootstrap_servers!r}, topic={self.topic!r}, "
+                f"start={self.start!r}, group={self.group!r}, client_config={masked(self.client_config)!r}, "
+                f"timeout={self.timeout!r})")
 
     def refuse(self, owned: Sequence[str]) -> None:
         """Raise if ``client_config`` sets one of the options the reader must own (group, commits, decoding)."""

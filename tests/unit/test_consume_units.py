@@ -301,6 +301,8 @@ def test_options_check_and_hide_secrets() -> None:
     options = ConsumeOptions("b:9", "t", client_config={"sasl_plain_password": "hunter2", "sasl.password": "pw2"})
     assert "hunter2" not in repr(options) and "pw2" not in repr(options)
     assert set(options.secrets) == {"hunter2", "pw2"}
+    settings = repr(options.reader_settings())  # what each reader holds: its repr hides them too
+    assert "hunter2" not in settings and "pw2" not in settings and "sasl_plain_password': '***'" in settings
 
 
 def test_security_flags_in_each_clients_names_and_passwords_from_the_environment(tmp_path: Any) -> None:
