@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._secrets import MASK
 from .errors import ConfigError, ConfigTypeError
 
 PROTOCOLS: tuple[str, ...] = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -28,7 +29,7 @@ _USERNAME_KEYS = ("sasl_plain_username", "sasl.username")
 _PASSWORD_KEYS = ("sasl_plain_password", "sasl.password")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ClientOptions:
     """The options as given, normalised (``None``: not set, the client's own default or ``producer_config``
     decides). ``producer_linger`` is in milliseconds here, as both clients take it."""
@@ -55,6 +56,10 @@ class ClientOptions:
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(value for name, value in self.items() if name in SECRET_OPTIONS and value)
+
+    def __repr__(self) -> str:  # KafkaLogConfig.client_options is public: its passwords show as ***
+        shown = (f"{name}={MASK if name in SECRET_OPTIONS else value!r}" for name, value in self.items())
+        return f"ClientOptions({', '.join(shown)})"
 
 
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(ClientOptions))

@@ -195,6 +195,8 @@ class TestSecrets:
         shown = repr(config)
         assert SECRET not in shown and KEY_SECRET not in shown
         assert "sasl_password='***'" in shown and "ssl_key_password='***'" in shown
+        options = repr(config.client_options)  # public too
+        assert SECRET not in options and KEY_SECRET not in options and "sasl_password='***'" in options
         handler = KafkaHandler(config=config)
         try:
             assert SECRET not in repr(handler)
