@@ -144,13 +144,17 @@ class SpoolQueue:
         try:
             with ledger.lock:
                 ledger.counters.seen += count
-                while not (ledger.closed or self._stopped) and self._disk_bytes + size > limit:
-                    ledger.changed.wait(_ROOM_RECHECK)  # each commit notifies; a rescan may free room too
-                    if self._disk_bytes + size > limit and self._disk.acquire(blocking=False):
-                        try:  # other processes' segments: look again (the sender does so on each read)
-                            self._disk_bytes = self._spool.disk_bytes()
-                        finally:
-                            self._disk.release()
+                try:
+                    while not (ledger.closed or self._stopped) and self._disk_bytes + size > limit:
+                        ledger.changed.wait(_ROOM_RECHECK)  # each commit notifies; a rescan may free room too
+                        if self._disk_bytes + size > limit and self._disk.acquire(blocking=False):
+                            try:  # other processes' segments: look again (the sender does so on each read)
+                                self._disk_bytes = self._spool.disk_bytes()
+                            finally:
+                                self._disk.release()
+                except BaseException:  # a signal's SystemExit during the wait: the records were seen, count them
+                    ledger.drop(Reason.INTERNAL_ERROR, count)
+                    raise
                 if ledger.closed or self._stopped:
                     ledger.drop(Reason.CLOSED, count)
                     return Reason.CLOSED

@@ -388,6 +388,25 @@ class TestBlockPolicy:
         assert not counters.dropped and counters.seen == counters.enqueued == len(values)
         queue.stop()
 
+    def test_exit_during_the_wait_counts_the_record(self, tmp_path: Path) -> None:
+        """A SystemExit (a signal handler's) raised while a put waits for room: the record is counted as dropped,
+        so seen == delivered + dropped + pending still holds."""
+        queue, _ = self.make_small(tmp_path)
+        for _ in range(9):
+            assert queue.put(Message("t", None, b"x" * 400, 0), 300) == ""  # the spool is full now
+        counters = queue.ledger.counters
+        real_wait = queue.ledger.changed.wait
+
+        def exit_in_wait(timeout: float | None = None) -> bool:
+            raise SystemExit
+
+        queue.ledger.changed.wait = exit_in_wait  # type: ignore[method-assign]
+        with pytest.raises(SystemExit):
+            queue.put(Message("t", None, b"y" * 400, 0), 300)
+        queue.ledger.changed.wait = real_wait  # type: ignore[method-assign]
+        assert counters.seen == 10 and counters.enqueued == 9 and counters.dropped == {"internal_error": 1}
+        queue.stop()
+
     def test_put_many_refused_whole_when_closed(self, tmp_path: Path) -> None:
         """Closing while a batch waits for room refuses the whole batch (0 handled, counted as closed): the
         caller keeps its offset before the batch and reads it again."""
