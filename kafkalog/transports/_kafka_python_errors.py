@@ -49,12 +49,14 @@ AUTH_MARKERS = ("authentication failed", "invalid username or password", "saslau
 TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "sslerror", "wrong version number")
 
 
-_PLAIN_SENT = "sending username and password in the clear"
+# what kafka-python logs as it sends credentials over SASL_PLAINTEXT: SASL/PLAIN, and SCRAM's first message
+_CREDENTIALS_SENT = ("sending username and password in the clear",
+                     "exchanging credentials in the clear during sasl authentication")
 _DISCONNECTED = "socket disconnected"
 
 
 def _closed_after_credentials(log: ClientLog) -> str | None:
-    """The connection closed right after the SASL/PLAIN credentials went out.
+    """The connection closed right after the SASL credentials went out (PLAIN, or SCRAM's exchange).
 
     The broker answers wrong credentials and then closes the connection; when both arrive together (a busy
     machine), kafka-python 3 drops the answer with the data it read before the close, and only "socket
@@ -62,7 +64,7 @@ def _closed_after_credentials(log: ClientLog) -> str | None:
     """
     lines = [line.lower() for line in log.recent]
     for before, after in itertools.pairwise(lines):
-        if _PLAIN_SENT in before and _DISCONNECTED in after:
+        if _DISCONNECTED in after and any(sent in before for sent in _CREDENTIALS_SENT):
             return "the broker closed the connection right after the credentials were sent (invalid username " \
                    "or password?)"
     return None
