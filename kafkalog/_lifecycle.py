@@ -291,6 +291,41 @@ def _add_finalizer(name: str) -> None:
     except Exception:
         return
     _finalizer_pids[name] = pid
+    if name == "multiprocessing.util":
+        _add_thread_shutdown_drain()
+
+
+_shutdown_drain_pid = 0
+
+
+def _add_thread_shutdown_drain() -> None:
+    """In a multiprocessing child, drain again from ``threading._shutdown``, which the child's bootstrap always runs.
+
+    A SIGTERM (``Pool.terminate()``) that lands right at the entry of multiprocessing's exit function, before it
+    marks the process as exiting, raises there: every finalizer, ours too, is skipped and the child ``os._exit``s
+    with its records still queued. A no-op when our finalizer already drained (nothing is left live).
+    """
+    global _shutdown_drain_pid
+    pid = os.getpid()
+    process = sys.modules.get("multiprocessing.process")
+    register = getattr(threading, "_register_atexit", None)
+    if _shutdown_drain_pid == pid or process is None or register is None:
+        return
+    try:
+        if process.parent_process() is None:
+            return
+        register(_drain_at_thread_shutdown)
+    except Exception:  # "can't register atexit after shutdown"
+        return
+    _shutdown_drain_pid = pid
+
+
+def _drain_at_thread_shutdown() -> None:
+    if _live:
+        try:
+            close_all()
+        except Exception:
+            pass
 
 
 def _after_fork_finalizer(name: str, token: object) -> None:
