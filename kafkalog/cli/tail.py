@@ -7,7 +7,11 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..tail._etcd import EtcdSource
+    from ..tail._kafka_source import KafkaTopicSource
 
 DESCRIPTION = """Follow files and ship each line (or multi-line entry) to Kafka as a record, until SIGTERM/SIGINT.
 Offsets and a disk spool live in --state-dir: a restart, a crash or a broker outage loses no line."""
@@ -27,8 +31,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--state-dir", default=_default_state_dir(),
                    help="offsets and the disk spool (default: %(default)s)")
     p.add_argument("--config", metavar="FILE", help="TOML file of [[inputs]]; reloaded on SIGHUP or change")
-    p.add_argument("--config-source", metavar="etcd://HOST:PORT/KEY",
-                   help="inputs from an etcd key holding the config file's TOML; watched (needs kafkalog[etcd])")
+    p.add_argument("--config-source", metavar="URL",
+                   help="inputs from a key holding the config file's TOML, followed for changes: "
+                        "kafka://TOPIC/KEY (the latest record with key KEY in a compacted topic of "
+                        "--bootstrap-servers) or etcd://HOST:PORT/KEY (needs kafkalog[etcd])")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.add_argument("--multiline-start", metavar="REGEX", help="a line matching this starts a new entry")
     p.add_argument("--multiline-timeout", type=float, default=2.0, metavar="SECONDS",
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     def say(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
+    source: EtcdSource | KafkaTopicSource | None = None
     try:
         static = dict(_pair(item) for item in args.static_field)
         cli_inputs = []
@@ -76,10 +83,17 @@ def run(args: argparse.Namespace) -> int:
                 options["multiline_start"] = args.multiline_start
             cli_inputs.append(make_input(options, "--"))
 
-        source = None
-        if args.config_source:
+        if args.config_source and args.config_source.startswith("kafka:"):
+            from ..tail._kafka_source import KafkaTopicSource
+            # read with the shipper's security options: those of --config's [kafkalog] table
+            file_shipper = load_settings(args.config).shipper if args.config else {}
+            source = KafkaTopicSource(args.config_source, args.bootstrap_servers, file_shipper)
+        elif args.config_source and args.config_source.startswith("etcd:"):
             from ..tail._etcd import EtcdSource
             source = EtcdSource(args.config_source)
+        elif args.config_source:
+            raise ValueError(f"--config-source: expected kafka://TOPIC/KEY or etcd://HOST:PORT/KEY, "
+                             f"got {args.config_source!r}")
 
         def load() -> TailSettings:
             from_file = load_settings(args.config) if args.config else TailSettings(inputs=())
@@ -89,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
         settings = load()
         if not settings.inputs:
-            say("kafkalog tail: nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
-            return 2
+            raise ValueError("nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
         shipper = {"close_timeout": args.close_timeout, "spool_max_bytes": args.spool_max_bytes,
                    "spool_fsync": args.fsync, **settings.shipper}
         config = shipper_config(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
@@ -99,12 +112,11 @@ def run(args: argparse.Namespace) -> int:
         agent = TailAgent(settings, config, args.state_dir, settings_loader=load if reloadable else None,
                           watch_file=args.config, scan_interval=args.scan_interval, rotate_wait=args.rotate_wait,
                           partial_timeout=args.partial_timeout, max_open=args.max_open, say=say)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, StateDirInUse) as exc:
         say(f"kafkalog tail: {exc}")
-        return 2
-    except StateDirInUse as exc:
-        say(f"kafkalog tail: {exc}")
-        return 1
+        if source is not None:
+            source.stop()
+        return 1 if isinstance(exc, StateDirInUse) else 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
