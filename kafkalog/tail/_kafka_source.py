@@ -107,10 +107,11 @@ class KafkaTopicSource:
         except TailConfigError:
             raise
         except Exception as exc:  # brokers unreachable, not authorized, a timeout: say which
-            said = f" (the client said: {self._log.last})" if self._log.last else ""
+            text = str(exc) if str(exc).startswith(type(exc).__name__) else f"{type(exc).__name__}: {exc}"
+            last = self._log.last
+            said = f" (the client said: {last})" if last and last not in text and text not in last else ""
             servers = ",".join(self._settings["bootstrap_servers"])
-            raise TailConfigError(f"{self.url}: cannot read the topic from {servers}: {type(exc).__name__}: "
-                                  f"{exc}{said}") from None
+            raise TailConfigError(f"{self.url}: cannot read the topic from {servers}: {text}{said}") from None
         finally:
             release_client_logs(here)
 
