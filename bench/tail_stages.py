@@ -66,7 +66,7 @@ def main() -> None:
     ms = int(now * 1000)
     batches = [[Message("bench", None, data, ms) for data in batch] for batch in events]
     with tempfile.TemporaryDirectory() as work:
-        config = shipper_config(bootstrap_servers="127.0.0.1:9", topic="bench", state_dir=work)
+        config = shipper_config(bootstrap_servers="127.0.0.1:9", topic="bench", state_dir=work, spool=True)
         spool = DiskSpool(f"{work}/spool", max_bytes=1 << 31)
         queue = SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None)  # no sender
         stage("put each read into the spool (frames, one write)",

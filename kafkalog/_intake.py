@@ -31,11 +31,12 @@ def is_client_logger(name: str) -> bool:
 class Intake:
     """Routes and encodes events on the caller's thread and queues them for the worker; the adapters' one door."""
 
-    def __init__(self, config: KafkaLogConfig) -> None:
+    def __init__(self, config: KafkaLogConfig, *, acked: bool = False) -> None:
+        """``acked``: see :class:`~kafkalog._worker.Worker` (``kafkalog tail`` without its spool)."""
         self.config = config
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
                                      static_fields=config.static_fields, trace_ids=config.trace_ids)
-        self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
+        self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
 

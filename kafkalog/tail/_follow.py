@@ -29,8 +29,11 @@ class Follower:
         self.fingerprint = fingerprint
         self.splitter = LineSplitter(offset, max_line_bytes)
         self.assembler = EntryAssembler(source.multiline_start, offset, line)
-        self.offset = offset  # shipped through here: what is saved
+        self.offset = offset  # handed to the shipper through here
         self.line = line  # number of the first line after ``offset``
+        self.acked_offset = offset  # settled (or, with the spool, on disk) through here: what is saved
+        self.acked_line = line
+        self.epoch = 0  # moves when the file's content starts over: acknowledgements of older reads are void
         self.size = offset  # the file's size when last looked at
         self.draining_since: float | None = None  # renamed away, deleted or dropped from the inputs: read to the end
         self.copy_of: Follower | None = None  # a copy of a followed file (copytruncate): waits for the original
@@ -113,8 +116,17 @@ class Follower:
         self.offset = entry.end
         self.line = entry.line + entry.text.count("\n") + 1
 
-    def restart_at(self, offset: int, line: int) -> None:
-        """Forget what was read past ``offset`` and read on from there (truncation, a copy taking over)."""
+    def acknowledge(self, offset: int, line: int) -> None:
+        """What was read before ``offset`` is settled: it may be saved."""
+        self.acked_offset, self.acked_line = offset, line
+
+    def restart_at(self, offset: int, line: int, acked: tuple[int, int] | None = None) -> None:
+        """Forget what was read past ``offset`` and read on from there (truncation, a copy taking over, a disk
+        error). ``acked``: the content starts over (truncation, a copy): the saved position becomes this and
+        acknowledgements still to come for earlier reads no longer apply."""
+        if acked is not None:
+            self.epoch += 1
+            self.acked_offset, self.acked_line = acked
         self.splitter.reset(offset)
         self.assembler.reset(offset, line)
         self.offset, self.line = offset, line
@@ -125,4 +137,4 @@ class Follower:
 
     def saved(self, now: float) -> Offset:
         return Offset(path=self.path, dev=self.key.dev, ino=self.key.ino, fp_len=self.fingerprint.length,
-                      fp=self.fingerprint.digest, offset=self.offset, line=self.line, seen=now)
+                      fp=self.fingerprint.digest, offset=self.acked_offset, line=self.acked_line, seen=now)
