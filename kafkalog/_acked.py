@@ -16,12 +16,14 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from operator import attrgetter
 
 from ._queue import RECORD_OVERHEAD, Ledger, Taken, settle_counts
 from .config import KafkaLogConfig
 from .errors import Reason
 from .typing import Message
 
+_KEY, _VALUE = attrgetter("key"), attrgetter("value")
 _ROOM_RECHECK = 0.5  # seconds between looks at a full queue when nothing woke the writer
 
 
@@ -155,4 +157,5 @@ class AckedQueue:
 
 def _size_of(messages: list[Message]) -> int:
     """What a batch is charged against ``queue_max_bytes`` (its keys and values, and the objects that hold them)."""
-    return sum(len(m.value) + len(m.key or b"") for m in messages) + RECORD_OVERHEAD * len(messages)
+    keys = sum(map(len, filter(None, map(_KEY, messages))))
+    return sum(map(len, map(_VALUE, messages))) + keys + RECORD_OVERHEAD * len(messages)

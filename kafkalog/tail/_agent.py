@@ -3,7 +3,7 @@
 One thread runs :meth:`TailAgent.run`; another (the CLI's main thread) may call :meth:`stop` and
 :meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call. By default
 to an :class:`~kafkalog._acked.AckedQueue` in memory: the files are the buffer, a file's offset moves once what was
-read before it is settled (:meth:`TailAgent._apply_acks`), and a full queue pauses reading. With ``--spool`` to a
+read before it is settled (:class:`~._acks.Acks`), and a full queue pauses reading. With ``--spool`` to a
 disk spool (``spool_full_policy="block"``): a put returns once the record is on disk, so the offset after it may
 be saved at once, and a full spool pauses reading instead of dropping anything.
 """
@@ -13,18 +13,18 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from .._intake import Intake
 from ..config import KafkaLogConfig
+from ._acks import Acks
 from ._config import TailInput, TailSettings
 from ._discovery import expand
 from ._events import EventMaker
 from ._follow import Follower
 from ._identity import FINGERPRINT_BYTES, FileKey, key_of, same_content, take_fingerprint
-from ._lines import Entry
+from ._lines import Entry, PlainRead
 from ._offsets import Offset, OffsetStore
 
 _RESAVE = 3600.0  # seconds after which unchanged offsets are written again (their ``seen`` time)
@@ -43,7 +43,7 @@ class TailAgent:
         # no spool: the files are the buffer, and an offset moves only once what was read before it is settled
         self.acked = config.spool_dir is None
         self.intake = Intake(config, acked=self.acked)
-        self._unacked: deque[tuple[int, Follower, int, int, int]] = deque()  # (ticket, follower, epoch, offset, line)
+        self.acks = Acks(self.intake.worker)
         self.inputs: tuple[TailInput, ...] = settings.inputs
         self._loader = settings_loader
         self._watch = watch_file
@@ -106,7 +106,7 @@ class TailAgent:
     def close(self, timeout: float) -> Any:
         """Deliver what was read within ``timeout`` (the rest stays in the spool), save offsets, let go."""
         report = self.intake.close(timeout)
-        self._apply_acks()
+        self.acks.apply(self.followers, self.saved)
         self.save()
         for follower in self.followers.values():
             follower.close()
@@ -280,7 +280,31 @@ class TailAgent:
             self._truncated(follower)
         if follower.at_end():
             return False
-        return self._ship(follower, follower.read(self.chunk_bytes))
+        source = follower.source
+        read = follower.read(self.chunk_bytes, plain=source.format == "text" and source.multiline_start is None)
+        return self._ship(follower, read) if isinstance(read, list) else self._ship_plain(follower, read)
+
+    def _ship_plain(self, follower: Follower, read: PlainRead) -> bool:
+        """:meth:`_ship` for lines that take the plain path: encoded and queued with no Python step per line."""
+        self._save_if_due()
+        now = time.time()
+        topic = follower.source.topic
+        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
+        records = follower.maker.encode_plain(read, follower.path, now, encode)
+        if records is None:
+            return self._ship(follower, read.entries())
+        done = self.intake.ship_encoded(records, now, topic)
+        self.lines_shipped += done
+        if done < len(records):
+            if done:
+                follower.shipped_to(read.start + sum(map(len, read.lines[:done])) + done, read.first + done)
+                self.acks.handed(follower)
+            if not self._closing:  # a disk error: read the rest again next round
+                follower.restart_at(follower.offset, follower.line)
+            return False
+        follower.shipped_to(read.end, read.first + len(records))
+        self.acks.handed(follower)
+        return True
 
     def _truncated(self, follower: Follower) -> None:
         """Copytruncate: the rest of what was written before the truncation is in the copy, if one is followed."""
@@ -314,37 +338,13 @@ class TailAgent:
         if done < len(events):
             if owners[done]:
                 follower.shipped(entries[owners[done] - 1])
-                self._handed(follower)
+                self.acks.handed(follower)
             if not self._closing:  # a disk error: read the rest again next round
                 follower.restart_at(follower.offset, follower.line)
             return False
         follower.shipped(entries[-1])
-        self._handed(follower)
+        self.acks.handed(follower)
         return True
-
-    def _handed(self, follower: Follower) -> None:
-        """The shipper took what ``follower`` read up to its offset: with the spool it is on disk, may be saved
-        now; without, it may be saved once the shipper has settled it (:meth:`_apply_acks`)."""
-        ticket = self.intake.worker.put_count()
-        if ticket is None:
-            follower.acknowledge(follower.offset, follower.line)
-        else:
-            self._unacked.append((ticket, follower, follower.epoch, follower.offset, follower.line))
-
-    def _apply_acks(self) -> None:
-        """Move the saved position of each file past what the shipper has settled (delivered, or dropped and
-        counted), oldest first; a file let go meanwhile gets its kept offset moved."""
-        unacked = self._unacked
-        if not unacked:
-            return
-        acked = self.intake.worker.acked_through() or 0
-        while unacked and unacked[0][0] <= acked:
-            _, follower, epoch, offset, line = unacked.popleft()
-            if epoch != follower.epoch:
-                continue
-            follower.acknowledge(offset, line)
-            if self.followers.get(follower.key) is not follower and follower.key in self.saved:
-                self.saved[follower.key] = follower.saved(time.time())
 
     def _timeouts(self) -> None:
         now = time.monotonic()
@@ -375,7 +375,7 @@ class TailAgent:
 
     def save(self, force: bool = False) -> None:
         """Write the offsets file if an offset moved (or an hour passed: ``seen`` keeps entries from expiring)."""
-        self._apply_acks()
+        self.acks.apply(self.followers, self.saved)
         now = time.time()
         offsets = [f.saved(now) for f in self.followers.values() if f.copy_of is None]
         offsets.extend(self.saved.values())

@@ -12,7 +12,7 @@ import time
 from ._config import TailInput
 from ._events import EventMaker
 from ._identity import FINGERPRINT_BYTES, FileKey, Fingerprint, same_content, take_fingerprint
-from ._lines import Entry, EntryAssembler, Line, LineSplitter
+from ._lines import Entry, EntryAssembler, Line, LineSplitter, PlainRead
 from ._offsets import Offset
 
 
@@ -84,19 +84,25 @@ class Follower:
             return False
         return self.size < self.read_to or not same_content(self.fd, self.fingerprint)
 
-    def read(self, chunk_bytes: int) -> list[Entry]:
-        """Read one chunk from where reading stopped; the complete entries in it."""
+    def read(self, chunk_bytes: int, plain: bool = False) -> list[Entry] | PlainRead:
+        """Read one chunk from where reading stopped; the complete entries in it, or with ``plain`` (one line, one
+        entry) and lines that allow it, the lines as bytes (``LineSplitter.feed_plain``)."""
         if self.fd is None:
             return []
         data = os.pread(self.fd, chunk_bytes, self.read_to)
         if not data:
             return []
         self.last_read = time.monotonic()
-        lines = self.splitter.feed(data)
+        got = self.splitter.feed_plain(data) if plain and not self.assembler.holding else None
+        lines = self.splitter.feed(data) if got is None else []
         # a partial line waits for its newline only once the file has no more (not while more is to be read)
         self.partial_since = self.last_read if self.splitter.buffer and self.at_end() else None
         if self.fingerprint.length < FINGERPRINT_BYTES and self.read_to > self.fingerprint.length:
             self.fingerprint = take_fingerprint(self.fd, min(self.read_to, FINGERPRINT_BYTES))
+        if got is not None:
+            body, texts, start = got
+            end = start + len(body) + 1
+            return PlainRead(body, texts, self.assembler.add_plain(len(texts), end), start, end)
         return self.assembler.add(lines)
 
     def take_held(self, partial: bool) -> list[Entry]:
@@ -115,6 +121,9 @@ class Follower:
     def shipped(self, entry: Entry) -> None:
         self.offset = entry.end
         self.line = entry.line + entry.text.count("\n") + 1
+
+    def shipped_to(self, offset: int, line: int) -> None:
+        self.offset, self.line = offset, line
 
     def acknowledge(self, offset: int, line: int) -> None:
         """What was read before ``offset`` is settled: it may be saved."""
