@@ -11,6 +11,7 @@ from ..config import KafkaLogConfig
 from ._agent import TailAgent
 
 SPOOL_SUBDIR = "spool"
+TAIL_BATCH_RECORDS = 10_000
 
 
 def shipper_config(*, bootstrap_servers: str, topic: str, state_dir: str,
@@ -19,6 +20,8 @@ def shipper_config(*, bootstrap_servers: str, topic: str, state_dir: str,
     offsets move once the broker acknowledged them. ``spool``: a disk spool under the state directory that waits
     when full, and offsets move once records are on disk."""
     opts = dict(options or {})
+    # a backlog goes in big batches: the sender waits for each batch's acknowledgements before the next
+    opts.setdefault("batch_max_records", TAIL_BATCH_RECORDS)
     if not spool:
         return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic, handle_sigterm=False, **opts)
     opts.setdefault("spool_max_bytes", 1024 * 1024 * 1024)

@@ -114,6 +114,8 @@ class _Batch:
     def results(self, unknown: BaseException | None) -> list[BaseException | None]:
         """Each record's outcome; ``unknown``: that of records produced, not failed, whose fate is not known."""
         failed = self.failed
+        if not failed and unknown is None:
+            return [None] * len(self.messages)
         return [failed.get(i, unknown) for i in range(len(self.messages))]
 
 
@@ -162,26 +164,26 @@ class ConfluentTransport:
         while index < count:
             try:  # the usual case at the speed of the loop: positional arguments, no per-record callable
                 for index in range(index, count):  # noqa: B020 - resumes where a BufferError stopped it
-                    message = messages[index]
-                    if message.headers:
-                        produce(message.topic, message.value, message.key, on_delivery=on_delivery,
-                                timestamp=message.timestamp_ms, headers=list(message.headers))
+                    topic, key, value, timestamp_ms, headers = messages[index]
+                    if headers:
+                        produce(topic, value, key, on_delivery=on_delivery, timestamp=timestamp_ms,
+                                headers=list(headers))
                     else:
-                        produce(message.topic, message.value, message.key, -1, on_delivery, message.timestamp_ms)
-                    batch.produced = index + 1
+                        produce(topic, value, key, -1, on_delivery, timestamp_ms)
                 index = count
             except BufferError:
+                batch.produced = index  # for the reports poll serves
                 if time.monotonic() >= deadline:  # what was never handed to librdkafka surely was not delivered
                     not_queued = self._timeout_error(timeout, "librdkafka's queue stayed full", queued=False)
                     for rest in range(index, count):
                         batch.settle(rest, not_queued)
-                    batch.produced = count
+                    index = count
                     break
                 poll(_POLL_INTERVAL)  # serve delivery reports: frees room in librdkafka's queue
             except Exception as exc:
                 batch.settle(index, self._error(exc))
                 index += 1
-                batch.produced = index
+        batch.produced = count
         blocked_by: DeliveryError | None = None
         left = len(producer)
         while left > 0:
