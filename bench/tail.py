@@ -8,8 +8,9 @@ topic holds N records (process start included: ~0.3 s for Python). CPU: the ship
 (all its threads) at that moment, per line. Runs are interleaved (kafkalog, rsyslog, kafkalog, ...), each into a
 fresh topic; medians with min-max. rsyslog (Debian packages rsyslog and rsyslog-kafka) ships a compact JSON
 object per line (msg, host, time) with acks=all; kafkalog ships its full record (docs/record-format.md) with
-acks=all, through its disk spool, with each transport (kafka-python, the default, and confluent-kafka when
-installed). The baseline is rsyslog measured in the same run.
+acks=all, with each transport (kafka-python, the default, and confluent-kafka when installed), and with
+confluent once more through its disk spool (--spool). The baseline is rsyslog measured in the same run.
+``--only TEXT`` runs the shippers whose name holds TEXT.
 """
 
 from __future__ import annotations
