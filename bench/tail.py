@@ -8,8 +8,9 @@ topic holds N records (process start included: ~0.3 s for Python). CPU: the ship
 (all its threads) at that moment, per line. Runs are interleaved (kafkalog, rsyslog, kafkalog, ...), each into a
 fresh topic; medians with min-max. rsyslog (Debian packages rsyslog and rsyslog-kafka) ships a compact JSON
 object per line (msg, host, time) with acks=all; kafkalog ships its full record (docs/record-format.md) with
-acks=all, through its disk spool, with each transport (kafka-python, the default, and confluent-kafka when
-installed). The baseline is rsyslog measured in the same run.
+acks=all, with each transport (kafka-python, the default, and confluent-kafka when installed), and with
+confluent once more through its disk spool (--spool). The baseline is rsyslog measured in the same run.
+``--only TEXT`` runs the shippers whose name holds TEXT.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--bootstrap")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="run only the shippers whose name contains TEXT (repeatable)")
     args = parser.parse_args()
     rsyslogd = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
     has_rsyslog = os.path.exists(rsyslogd)
@@ -103,13 +106,13 @@ def main() -> None:
         f.writelines(f"2026-12-02 10:00:00,123 INFO billing.api seq {i} user=alice paid amount=12.50 "
                      f"request=r-{i:08d}\n" for i in range(args.lines))
 
-    def kafkalog_tail(bootstrap: str, transport: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
+    def kafkalog_tail(bootstrap: str, transport: str, *extra: str) -> Callable[[str, Path], subprocess.Popen[bytes]]:
         def start(topic: str, run_dir: Path) -> subprocess.Popen[bytes]:
             config = run_dir / "tail.toml"
             config.write_text(f'[kafkalog]\ntransport = "{transport}"\n')
             return subprocess.Popen([sys.executable, "-m", "kafkalog", "tail", "--bootstrap-servers", bootstrap,
                                      "--topic", topic, "--state-dir", str(run_dir / "state"),
-                                     "--config", str(config), str(path)],
+                                     "--config", str(config), *extra, str(path)],
                                     stderr=open(run_dir / "err", "wb"), cwd=ROOT)
         return start
 
@@ -125,8 +128,11 @@ def main() -> None:
         targets = {"kafkalog tail": kafkalog_tail(bootstrap, "kafka-python")}
         if importlib.util.find_spec("confluent_kafka") is not None:
             targets["kafkalog tail, transport=confluent"] = kafkalog_tail(bootstrap, "confluent")
+            targets["kafkalog tail --spool, transport=confluent"] = kafkalog_tail(bootstrap, "confluent", "--spool")
         if has_rsyslog:
             targets["rsyslog imfile+omkafka"] = rsyslog(bootstrap)
+        if args.only:
+            targets = {name: start for name, start in targets.items() if any(text in name for text in args.only)}
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
         for run in range(args.runs):
             names = list(targets) if run % 2 == 0 else list(reversed(targets))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Sequence
+from itertools import repeat
 
 from ._encode import dumps, encode_event
 from ._records import RecordBuilder
@@ -31,11 +32,12 @@ def is_client_logger(name: str) -> bool:
 class Intake:
     """Routes and encodes events on the caller's thread and queues them for the worker; the adapters' one door."""
 
-    def __init__(self, config: KafkaLogConfig) -> None:
+    def __init__(self, config: KafkaLogConfig, *, acked: bool = False) -> None:
+        """``acked``: see :class:`~kafkalog._worker.Worker` (``kafkalog tail`` without its spool)."""
         self.config = config
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
                                      static_fields=config.static_fields, trace_ids=config.trace_ids)
-        self.worker = Worker(config, config.fixed_topic or "dynamic-topic")
+        self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
 
@@ -89,6 +91,17 @@ class Intake:
             return len(events)
         done = self.worker.put_many(messages)
         return len(events) if done >= len(messages) else owners[done]
+
+    def ship_encoded(self, records: list[bytes], created: float, topic: str | None = None) -> int:
+        """:meth:`ship_many` for records all given as their JSON (only where :meth:`encodes_as_is`; each at most
+        ``max_message_bytes``), without a Python step per record. Returns how many were handled, as ship_many."""
+        fixed = topic or self.config.fixed_topic
+        if fixed is None:
+            raise ValueError("ship_encoded: encoded events need a fixed topic")
+        timestamp_ms = int(created * 1000)
+        messages = list(map(_new_message, zip(repeat(fixed), repeat(None), records, repeat(timestamp_ms),
+                                              repeat(None))))
+        return self.worker.put_many(messages) if messages else 0
 
     def message_for(self, event: Event | str, created: float, topic: str | None = None) -> Message | None:
         """The routed, encoded record for ``event``; None if it cannot be shipped (dropped and counted)."""

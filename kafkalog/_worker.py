@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from . import _lifecycle as lifecycle
+from ._acked import AckedQueue
 from ._queue import HEADER_OVERHEAD, RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
 from ._report import ErrorReporter
 from ._sender import Sender
@@ -43,9 +44,12 @@ class CloseReport:
 class Worker:
     """Owns the queue, the thread and the sender of one handler or sink."""
 
-    def __init__(self, config: KafkaLogConfig, name: str) -> None:
+    def __init__(self, config: KafkaLogConfig, name: str, *, acked: bool = False) -> None:
+        """``acked``: the caller keeps its records until they are settled (``kafkalog tail``: its files) and
+        follows :meth:`acked_through`; without a spool they then wait in an :class:`AckedQueue`."""
         self.config = config
         self.name = name
+        self._acked = acked
         self.close_report: CloseReport | None = None
         self._reporter = ErrorReporter(name, config.on_error, config.error_interval, config.scrub,
                                        on_deferred=self._deferred_report)
@@ -81,6 +85,8 @@ class Worker:
         self._queue: RecordQueue
         if self._disk is not None:
             self._queue = SpoolQueue(self.config, self._disk, ledger, self._wake.set, self.report)
+        elif self._acked:
+            self._queue = AckedQueue(self.config, ledger, self._wake.set)
         else:
             self._queue = MemoryQueue(self.config, ledger, self._wake.set, lambda: self._thread)
         self._sender = Sender(self.config, ledger, self._reporter, self._stop)
@@ -115,6 +121,11 @@ class Worker:
         ``spool_full_policy="block"``, kept off the disk by a disk error (counted as ``spool_error``)."""
         if self._thread is None:
             self._start_thread()
+        if isinstance(self._queue, AckedQueue):  # charges each batch whole: no sizes needed
+            done, reason = self._queue.put_many(messages, [])
+            if reason:
+                self._report_drop(reason)
+            return done
         sizes = [len(m.value) + (len(m.key) if m.key else 0) + RECORD_OVERHEAD
                  + (sum(len(n) + len(v) + HEADER_OVERHEAD for n, v in m.headers) if m.headers else 0)
                  for m in messages]
@@ -122,6 +133,16 @@ class Worker:
         if reason:
             self._report_drop(reason)
         return done
+
+    def put_count(self) -> int | None:
+        """Records put so far into an :class:`AckedQueue` (a source's ticket for its last put); None without one."""
+        queue = self._queue
+        return queue.accepted if isinstance(queue, AckedQueue) else None
+
+    def acked_through(self) -> int | None:
+        """How many of the records put into an :class:`AckedQueue` are settled, oldest first; None without one."""
+        queue = self._queue
+        return queue.acked if isinstance(queue, AckedQueue) else None
 
     def _report_drop(self, reason: str) -> None:
         config = self.config
@@ -232,7 +253,8 @@ class Worker:
                              elapsed=time.monotonic() - started, spooled=spooled)
         if report.left or report.spooled:
             last = self._reporter.last_error or ("none" if self._sender.connected else "none yet, still connecting")
-            kept = f", {report.spooled} kept in {self.config.spool_dir} for the next start" if report.spooled else ""
+            where = self.config.spool_dir or "their source (read again)"
+            kept = f", {report.spooled} kept in {where} for the next start" if report.spooled else ""
             self._reporter.report(Reason.SHUTDOWN, f"closed with {report.left} record(s) undelivered{kept} after "
                                                    f"{report.elapsed:.1f}s (last error: {last})")
         self._reporter.muted = True

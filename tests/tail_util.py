@@ -50,9 +50,13 @@ def stderr_of(state_dir: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(state_dir.parent.glob("tail-*.err")))
 
 
-def read_seqs(bootstrap: str, topic: str, expected: int, timeout: float = 120.0) -> SequenceCheck:
-    """The `seq N` numbers in the `msg` of every record of ``topic``, checked against range(expected)."""
-    records = read_records(bootstrap, topic, expected, timeout=timeout)
+def read_seqs(bootstrap: str, topic: str, expected: int, timeout: float = 120.0, *,
+              to_end: bool = False) -> SequenceCheck:
+    """The `seq N` numbers in the `msg` of every record of ``topic``, checked against range(expected).
+
+    ``to_end``: read to the topic's end offsets as they are now (when the caller knows all is written, and more
+    duplicates may be there than the reader's short wait past ``expected`` records would see)."""
+    records = read_records(bootstrap, topic, None if to_end else expected, timeout=timeout)
     seqs = []
     for record in records:
         match = SEQ.search(record.json()["msg"])

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from ..tail._kafka_source import KafkaTopicSource
 
 DESCRIPTION = """Follow files and ship each line (or multi-line entry) to Kafka as a record, until SIGTERM/SIGINT.
-Offsets and a disk spool live in --state-dir: a restart, a crash or a broker outage loses no line."""
+Offsets live in --state-dir and move only past lines the broker acknowledged (or, with --spool, that are in the disk
+spool there): a restart, a crash or a broker outage loses no line."""
 
 
 def _default_state_dir() -> str:
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT[,HOST:PORT]")
     p.add_argument("--topic", required=True, help="topic for the paths given here and for inputs without one")
     p.add_argument("--state-dir", default=_default_state_dir(),
-                   help="offsets and the disk spool (default: %(default)s)")
+                   help="offsets (and the disk spool with --spool) (default: %(default)s)")
     p.add_argument("--config", metavar="FILE", help="TOML file of [[inputs]]; reloaded on SIGHUP or change")
     p.add_argument("--config-source", metavar="URL",
                    help="inputs from a key holding the config file's TOML, followed for changes: "
@@ -44,7 +45,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--static-field", action="append", default=[], metavar="KEY=VALUE",
                    help="add KEY to every record (repeatable)")
     p.add_argument("--close-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="at exit, how long to deliver what was read (the rest waits in the spool)")
+                   help="at exit, how long to deliver what was read (the rest is read again, or waits in the spool)")
     p.add_argument("--rotate-wait", type=float, default=5.0, metavar="SECONDS",
                    help="keep reading a renamed or deleted file this long (default: %(default)s)")
     p.add_argument("--partial-timeout", type=float, default=5.0, metavar="SECONDS",
@@ -52,9 +53,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--scan-interval", type=float, default=1.0, metavar="SECONDS",
                    help="how often to look for new files (default: %(default)s)")
     p.add_argument("--max-open", type=int, default=256, help="most files held open at once")
-    p.add_argument("--spool-max-bytes", type=int, default=1024 ** 3,
-                   help="disk spool bound; when full, reading pauses (default: 1 GiB)")
-    p.add_argument("--fsync", action="store_true", help="fsync each spool write (survives a machine crash)")
+    p.add_argument("--spool", action="store_true",
+                   help="ship through a disk spool in --state-dir: offsets move once lines are on disk, not acked")
+    p.add_argument("--spool-max-bytes", type=int, default=None,
+                   help="with --spool: disk spool bound; when full, reading pauses (default: 1 GiB)")
+    p.add_argument("--fsync", action="store_true", help="with --spool: fsync each spool write")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,10 +107,18 @@ def run(args: argparse.Namespace) -> int:
         settings = load()
         if not settings.inputs:
             raise ValueError("nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
-        shipper = {"close_timeout": args.close_timeout, "spool_max_bytes": args.spool_max_bytes,
-                   "spool_fsync": args.fsync, **settings.shipper}
+        shipper: dict[str, Any] = {"close_timeout": args.close_timeout, **settings.shipper}
+        spool_options = [name for name in ("spool_max_bytes", "spool_segment_bytes", "spool_fsync")
+                         if name in settings.shipper]
+        if args.spool:
+            shipper.setdefault("spool_max_bytes", args.spool_max_bytes or 1024 ** 3)
+            shipper.setdefault("spool_fsync", args.fsync)
+        elif args.spool_max_bytes is not None or args.fsync or spool_options:
+            given = "--spool-max-bytes" if args.spool_max_bytes is not None else "--fsync" if args.fsync \
+                else f"kafkalog.{spool_options[0]}"
+            raise ValueError(f"{given}: applies to the disk spool only; add --spool")
         config = shipper_config(bootstrap_servers=args.bootstrap_servers, topic=args.topic,
-                                state_dir=args.state_dir, options=shipper)
+                                state_dir=args.state_dir, options=shipper, spool=args.spool)
         reloadable = bool(args.config or source)
         agent = TailAgent(settings, config, args.state_dir, settings_loader=load if reloadable else None,
                           watch_file=args.config, scan_interval=args.scan_interval, rotate_wait=args.rotate_wait,
@@ -127,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     report = run_until_stopped(agent, stop, config.close_timeout)
     if source is not None:
         source.stop()
-    kept = f", {report.spooled} kept in the spool for the next start" if report.spooled else ""
+    where = "in the spool" if args.spool else "to read again"
+    kept = f", {report.spooled} kept {where} for the next start" if report.spooled else ""
     say(f"kafkalog tail: stopped after {agent.lines_shipped} entries; {report.delivered} delivered{kept}")
     return 0
 

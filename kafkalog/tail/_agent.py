@@ -1,9 +1,11 @@
 """The agent loop: find files, read them in chunks, ship entries through the library's shipper, save offsets.
 
 One thread runs :meth:`TailAgent.run`; another (the CLI's main thread) may call :meth:`stop` and
-:meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call, to a worker
-whose disk spool (``spool_full_policy="block"``) is the queue: a put returns once the record is on disk, so the
-offset after it may be saved at once, and a full spool pauses reading instead of dropping anything.
+:meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call. By default
+to an :class:`~kafkalog._acked.AckedQueue` in memory: the files are the buffer, a file's offset moves once what was
+read before it is settled (:class:`~._acks.Acks`), and a full queue pauses reading. With ``--spool`` to a
+disk spool (``spool_full_policy="block"``): a put returns once the record is on disk, so the offset after it may
+be saved at once, and a full spool pauses reading instead of dropping anything.
 """
 
 from __future__ import annotations
@@ -11,31 +13,21 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from .._intake import Intake
 from ..config import KafkaLogConfig
+from ._acks import Acks
 from ._config import TailInput, TailSettings
 from ._discovery import expand
 from ._events import EventMaker
 from ._follow import Follower
 from ._identity import FINGERPRINT_BYTES, FileKey, key_of, same_content, take_fingerprint
-from ._lines import Entry
+from ._lines import Entry, PlainRead
 from ._offsets import Offset, OffsetStore
 
-SPOOL_SUBDIR = "spool"
 _RESAVE = 3600.0  # seconds after which unchanged offsets are written again (their ``seen`` time)
-
-
-def shipper_config(*, bootstrap_servers: str, topic: str, state_dir: str,
-                   options: Mapping[str, Any] | None = None) -> KafkaLogConfig:
-    """The shipper's options for the agent: a disk spool under the state directory that waits when full."""
-    opts = dict(options or {})
-    opts.setdefault("spool_max_bytes", 1024 * 1024 * 1024)
-    return KafkaLogConfig(bootstrap_servers=bootstrap_servers, topic=topic,
-                          spool_dir=os.path.join(state_dir, SPOOL_SUBDIR), spool_full_policy="block",
-                          handle_sigterm=False, **opts)
 
 
 class TailAgent:
@@ -48,7 +40,10 @@ class TailAgent:
                  max_line_bytes: int = 512 * 1024, say: Callable[[str], None] = lambda text: None) -> None:
         self.config = config
         self.store = OffsetStore(state_dir)
-        self.intake = Intake(config)
+        # no spool: the files are the buffer, and an offset moves only once what was read before it is settled
+        self.acked = config.spool_dir is None
+        self.intake = Intake(config, acked=self.acked)
+        self.acks = Acks(self.intake.worker)
         self.inputs: tuple[TailInput, ...] = settings.inputs
         self._loader = settings_loader
         self._watch = watch_file
@@ -111,6 +106,7 @@ class TailAgent:
     def close(self, timeout: float) -> Any:
         """Deliver what was read within ``timeout`` (the rest stays in the spool), save offsets, let go."""
         report = self.intake.close(timeout)
+        self.acks.apply(self.followers, self.saved)
         self.save()
         for follower in self.followers.values():
             follower.close()
@@ -284,7 +280,31 @@ class TailAgent:
             self._truncated(follower)
         if follower.at_end():
             return False
-        return self._ship(follower, follower.read(self.chunk_bytes))
+        source = follower.source
+        read = follower.read(self.chunk_bytes, plain=source.format == "text" and source.multiline_start is None)
+        return self._ship(follower, read) if isinstance(read, list) else self._ship_plain(follower, read)
+
+    def _ship_plain(self, follower: Follower, read: PlainRead) -> bool:
+        """:meth:`_ship` for lines that take the plain path: encoded and queued with no Python step per line."""
+        self._save_if_due()
+        now = time.time()
+        topic = follower.source.topic
+        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
+        records = follower.maker.encode_plain(read, follower.path, now, encode)
+        if records is None:
+            return self._ship(follower, read.entries())
+        done = self.intake.ship_encoded(records, now, topic)
+        self.lines_shipped += done
+        if done < len(records):
+            if done:
+                follower.shipped_to(read.start + sum(map(len, read.lines[:done])) + done, read.first + done)
+                self.acks.handed(follower)
+            if not self._closing:  # a disk error: read the rest again next round
+                follower.restart_at(follower.offset, follower.line)
+            return False
+        follower.shipped_to(read.end, read.first + len(records))
+        self.acks.handed(follower)
+        return True
 
     def _truncated(self, follower: Follower) -> None:
         """Copytruncate: the rest of what was written before the truncation is in the copy, if one is followed."""
@@ -294,11 +314,12 @@ class TailAgent:
             copy = next((f for f in self.followers.values() if f.copy_of is follower), None)
         if copy is not None:
             copy.copy_of = None
-            copy.restart_at(follower.offset, follower.line)  # the copy goes on from the last entry shipped
+            # the copy goes on from the last entry shipped; saved from the last one settled
+            copy.restart_at(follower.offset, follower.line, (follower.acked_offset, follower.acked_line))
         else:
             self._ship(follower, follower.take_held(partial=True))
         self.say(f"kafkalog tail: {follower.path} was truncated; reading it again from the start")
-        follower.restart_at(0, 1)
+        follower.restart_at(0, 1, (0, 1))
 
     def _ship(self, follower: Follower, entries: list[Entry]) -> bool:
         """Ship the entries of one read as one batch (one spool write); the offset moves past what the spool took.
@@ -317,10 +338,12 @@ class TailAgent:
         if done < len(events):
             if owners[done]:
                 follower.shipped(entries[owners[done] - 1])
+                self.acks.handed(follower)
             if not self._closing:  # a disk error: read the rest again next round
                 follower.restart_at(follower.offset, follower.line)
             return False
         follower.shipped(entries[-1])
+        self.acks.handed(follower)
         return True
 
     def _timeouts(self) -> None:
@@ -330,7 +353,7 @@ class TailAgent:
                 if now - follower.copied_at > self.rotate_wait:  # never truncated: a plain copy, read on from
                     original = follower.copy_of  # where the original is
                     follower.copy_of = None
-                    follower.restart_at(original.offset, original.line)
+                    follower.restart_at(original.offset, original.line, (original.acked_offset, original.acked_line))
                 continue
             if follower.assembler.holding and follower.at_end() \
                     and now - follower.last_read >= follower.source.multiline_timeout:
@@ -352,6 +375,7 @@ class TailAgent:
 
     def save(self, force: bool = False) -> None:
         """Write the offsets file if an offset moved (or an hour passed: ``seen`` keeps entries from expiring)."""
+        self.acks.apply(self.followers, self.saved)
         now = time.time()
         offsets = [f.saved(now) for f in self.followers.values() if f.copy_of is None]
         offsets.extend(self.saved.values())
@@ -363,18 +387,3 @@ class TailAgent:
             self.store.save(offsets)
         except OSError as exc:
             self.say(f"kafkalog tail: cannot save offsets in {self.store.directory}: {exc}")
-
-
-def run_until_stopped(agent: TailAgent, stop: threading.Event, close_timeout: float) -> Any:
-    """Run ``agent`` on a thread until ``stop`` is set; then deliver within ``close_timeout`` and save offsets."""
-    thread = threading.Thread(target=agent.run, name="kafkalog-tail", daemon=True)
-    thread.start()
-    while not stop.wait(0.2) and thread.is_alive():
-        pass
-    agent.stop()
-    thread.join(1.0)
-    if thread.is_alive():  # waiting for room in a full spool: end the wait, the entry is read again next start
-        agent.abort_waits(close_timeout)
-        thread.join()
-    return agent.close(close_timeout)
-

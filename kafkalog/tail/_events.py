@@ -11,17 +11,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from .._encode import dumps, dumps_text
 from .._records import iso_utc
 from ..typing import Event
-from ._lines import Entry
+from ._lines import Entry, PlainRead
 
 # the lookahead (the first letters of the words) lets the search skip most positions before trying 22 words
-_LEVEL_WORD = re.compile(
-    r"(?=[CDEFINPSTWcdefintw])\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|SEVERE|PANIC|"
-    r"trace|debug|info|notice|warn|warning|error|critical|fatal)\b")
+_WORDS = ("TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|CRITICAL|CRIT|FATAL|SEVERE|PANIC|"
+          "trace|debug|info|notice|warn|warning|error|critical|fatal")
+_LEVEL_WORD = re.compile(rf"(?=[CDEFINPSTWcdefintw])\b({_WORDS})\b")
+_LEVEL_WORD_BYTES = re.compile(rb"(?=[CDEFINPSTWcdefintw])\b(" + _WORDS.encode() + rb")\b")  # ASCII: the same
 _LEVELS = {"trace": "trace", "debug": "debug", "info": "info", "notice": "info", "warn": "warning",
            "warning": "warning", "error": "error", "err": "error", "critical": "critical", "crit": "critical",
            "fatal": "critical", "severe": "error", "panic": "critical"}
@@ -140,6 +142,32 @@ class EventMaker:
                 events.append(event)
             owners.append(index)
         return events, owners
+
+    def encode_plain(self, read: PlainRead, path: str, now: float, encode_max_bytes: int) -> list[bytes] | None:
+        """The JSON records of plain lines (``LineSplitter.feed_plain``: ASCII, nothing to escape, each shorter
+        than the level scan), all read at ``now``: the bytes :meth:`make_many` gives for
+        them, built without a Python step per line. None if the template does not apply (then make_many)."""
+        if self.json or encode_max_bytes <= 0:
+            return None
+        template = self._template(path, iso_utc(now))
+        if template is None or (encode_max_bytes - template.fixed_bytes - 40) // 6 <= _SCAN:
+            return None
+        lines, first = read.lines, read.first
+        head, types, middle, tail, end, _ = template
+        by_word = self._by_word(types)
+        none = by_word[b""]
+        # lines are shorter than _SCAN: an unbounded search is the same as the bounded one
+        found = [by_word[match[1]] if match else none for match in map(_LEVEL_WORD_BYTES.search, lines)]
+        numbers = map(b"%d".__mod__, range(first, first + len(lines)))
+        return list(map(b"".join, zip(repeat(head), found, repeat(middle + b'"'), lines, repeat(b'"' + tail),
+                                      numbers, repeat(end))))
+
+    @staticmethod
+    def _by_word(types: dict[str, bytes]) -> dict[bytes, bytes]:
+        """Each level word (as found in bytes; b"": none) -> its type's JSON."""
+        by_word = {word.encode(): types[_LEVELS[word.lower()]] for word in _WORDS.split("|")}
+        by_word[b""] = types[DEFAULT_TYPE]
+        return by_word
 
     def _template(self, path: str, stamp: str) -> _Template | None:
         """The event of ``path`` at ``stamp`` encoded with stand-ins for its type, msg and line, cut around them;

@@ -12,7 +12,7 @@ import time
 from ._config import TailInput
 from ._events import EventMaker
 from ._identity import FINGERPRINT_BYTES, FileKey, Fingerprint, same_content, take_fingerprint
-from ._lines import Entry, EntryAssembler, Line, LineSplitter
+from ._lines import Entry, EntryAssembler, Line, LineSplitter, PlainRead
 from ._offsets import Offset
 
 
@@ -29,8 +29,11 @@ class Follower:
         self.fingerprint = fingerprint
         self.splitter = LineSplitter(offset, max_line_bytes)
         self.assembler = EntryAssembler(source.multiline_start, offset, line)
-        self.offset = offset  # shipped through here: what is saved
+        self.offset = offset  # handed to the shipper through here
         self.line = line  # number of the first line after ``offset``
+        self.acked_offset = offset  # settled (or, with the spool, on disk) through here: what is saved
+        self.acked_line = line
+        self.epoch = 0  # moves when the file's content starts over: acknowledgements of older reads are void
         self.size = offset  # the file's size when last looked at
         self.draining_since: float | None = None  # renamed away, deleted or dropped from the inputs: read to the end
         self.copy_of: Follower | None = None  # a copy of a followed file (copytruncate): waits for the original
@@ -81,19 +84,25 @@ class Follower:
             return False
         return self.size < self.read_to or not same_content(self.fd, self.fingerprint)
 
-    def read(self, chunk_bytes: int) -> list[Entry]:
-        """Read one chunk from where reading stopped; the complete entries in it."""
+    def read(self, chunk_bytes: int, plain: bool = False) -> list[Entry] | PlainRead:
+        """Read one chunk from where reading stopped; the complete entries in it, or with ``plain`` (one line, one
+        entry) and lines that allow it, the lines as bytes (``LineSplitter.feed_plain``)."""
         if self.fd is None:
             return []
         data = os.pread(self.fd, chunk_bytes, self.read_to)
         if not data:
             return []
         self.last_read = time.monotonic()
-        lines = self.splitter.feed(data)
+        got = self.splitter.feed_plain(data) if plain and not self.assembler.holding else None
+        lines = self.splitter.feed(data) if got is None else []
         # a partial line waits for its newline only once the file has no more (not while more is to be read)
         self.partial_since = self.last_read if self.splitter.buffer and self.at_end() else None
         if self.fingerprint.length < FINGERPRINT_BYTES and self.read_to > self.fingerprint.length:
             self.fingerprint = take_fingerprint(self.fd, min(self.read_to, FINGERPRINT_BYTES))
+        if got is not None:
+            body, texts, start = got
+            end = start + len(body) + 1
+            return PlainRead(body, texts, self.assembler.add_plain(len(texts), end), start, end)
         return self.assembler.add(lines)
 
     def take_held(self, partial: bool) -> list[Entry]:
@@ -113,8 +122,20 @@ class Follower:
         self.offset = entry.end
         self.line = entry.line + entry.text.count("\n") + 1
 
-    def restart_at(self, offset: int, line: int) -> None:
-        """Forget what was read past ``offset`` and read on from there (truncation, a copy taking over)."""
+    def shipped_to(self, offset: int, line: int) -> None:
+        self.offset, self.line = offset, line
+
+    def acknowledge(self, offset: int, line: int) -> None:
+        """What was read before ``offset`` is settled: it may be saved."""
+        self.acked_offset, self.acked_line = offset, line
+
+    def restart_at(self, offset: int, line: int, acked: tuple[int, int] | None = None) -> None:
+        """Forget what was read past ``offset`` and read on from there (truncation, a copy taking over, a disk
+        error). ``acked``: the content starts over (truncation, a copy): the saved position becomes this and
+        acknowledgements still to come for earlier reads no longer apply."""
+        if acked is not None:
+            self.epoch += 1
+            self.acked_offset, self.acked_line = acked
         self.splitter.reset(offset)
         self.assembler.reset(offset, line)
         self.offset, self.line = offset, line
@@ -125,4 +146,4 @@ class Follower:
 
     def saved(self, now: float) -> Offset:
         return Offset(path=self.path, dev=self.key.dev, ino=self.key.ino, fp_len=self.fingerprint.length,
-                      fp=self.fingerprint.digest, offset=self.offset, line=self.line, seen=now)
+                      fp=self.fingerprint.digest, offset=self.acked_offset, line=self.acked_line, seen=now)

@@ -28,8 +28,31 @@ class Entry(NamedTuple):
     end: int
 
 
+class PlainRead(NamedTuple):
+    """Lines of one read that take the plain path (``LineSplitter.feed_plain``), one entry each."""
+
+    body: bytes  # the lines joined by b"\\n"
+    lines: list[bytes]
+    first: int  # the first one's number
+    start: int  # file offset of the first
+    end: int  # file offset after the last one's newline
+
+    def entries(self) -> list[Entry]:
+        """The same lines as entries (for what the plain encoding does not cover)."""
+        ends = accumulate((len(line) + 1 for line in self.lines), initial=self.start)
+        next(ends)
+        pairs = enumerate(zip(self.lines, ends, strict=True))
+        return [Entry(line.decode("ascii"), self.first + i, end) for i, (line, end) in pairs]
+
+
 _new_line = functools.partial(tuple.__new__, Line)  # Line((text, end)) without namedtuple's Python-level __new__
 _new_entry = functools.partial(tuple.__new__, Entry)
+
+
+# the bytes JSON escapes (or that the line rules treat apart: NUL, CR), other than the newlines between lines
+_NOT_PLAIN = bytes(range(0x0a)) + bytes(range(0x0b, 0x20)) + b'"\\'
+_BLANK_LINE = re.compile(rb"(?m)^ *$")
+PLAIN_MAX = 199  # the longest line the plain path takes (shorter than the level word scan, see _events)
 
 
 def _decode(raw: bytes) -> str:
@@ -64,6 +87,30 @@ class LineSplitter:
         self.buffer = rest
         self.buffer_start = start + pos
         return lines
+
+    def feed_plain(self, data: bytes) -> tuple[bytes, list[bytes], int] | None:
+        """:meth:`feed` for the commonest logs, as bytes: (the complete lines joined, each of them, the offset of the
+        first) when each
+        is ASCII, at most :data:`PLAIN_MAX` long, not blank, and holds nothing JSON escapes (so ``"`` + line +
+        ``"`` is its JSON string); None, with nothing consumed, for anything else (then :meth:`feed`)."""
+        buffer = self.buffer + data if self.buffer else data
+        last = buffer.rfind(b"\n")
+        if last < 0:
+            return None
+        body = buffer[:last]
+        if not body.isascii() or len(body.translate(None, _NOT_PLAIN)) != len(body) or b"\n\n" in body \
+                or not body or ((body[0] == 0x20 or b"\n " in body) and _BLANK_LINE.search(body)):
+            return None
+        lines = body.split(b"\n")
+        if max(map(len, lines)) > PLAIN_MAX:
+            return None
+        start = self.buffer_start
+        rest = buffer[last + 1:]
+        if rest and not rest.strip(b"\0"):
+            rest = b""  # only NULs so far: nothing to keep
+        self.buffer = rest
+        self.buffer_start = start + len(buffer) - len(rest)
+        return body, lines, start
 
     def _split_plain(self, buffer: bytes, start: int) -> tuple[list[Line], int] | None:
         """The usual case at C speed (one decode, one split): ASCII without NUL or CR, no line over the limit;
@@ -159,6 +206,13 @@ class EntryAssembler:
             self._held_bytes += len(text) + 1
             self._held_end = end
         return entries
+
+    def add_plain(self, count: int, end: int) -> int:
+        """``count`` lines, one entry each (no ``start`` pattern), the last ending at ``end``: the first's number."""
+        first = self.next_line
+        self.next_line += count
+        self.committed, self.committed_line = end, self.next_line
+        return first
 
     def take(self) -> Entry | None:
         """The entry being held, now (its timeout passed, or the file is done with)."""

@@ -1,9 +1,10 @@
 """Where reading stopped in each file, saved atomically in the state directory.
 
-An offset is saved only for entries already handed to the shipper, whose disk spool holds them from then on
-(``spool_full_policy="block"``: on disk when the put returns). A crash therefore repeats at most the entries put
-since the last save, and loses none. The file is written to a temporary name, fsynced, renamed over the old one
-and the directory fsynced, so a crash leaves either the old or the new state, never a torn one.
+An offset is saved only past entries the shipper has settled (delivered, or dropped and counted) or, with
+``--spool``, that are in the disk spool (``spool_full_policy="block"``: on disk when the put returns). A crash
+therefore repeats at most the entries in flight and those settled since the last save, and loses none.
+The file is written to a temporary name, fsynced, renamed over the old one and the directory fsynced, so a
+crash leaves either the old or the new state, never a torn one.
 """
 
 from __future__ import annotations

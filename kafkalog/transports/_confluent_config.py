@@ -24,7 +24,7 @@ OWNED_OPTIONS: dict[str, str] = {
     "on_delivery": "kafkalog tracks each record's delivery itself",
     "dr_cb": "kafkalog tracks each record's delivery itself",
     "dr_msg_cb": "kafkalog tracks each record's delivery itself",
-    "delivery.report.only.error": "kafkalog needs a delivery report for every record",
+    "delivery.report.only.error": "kafkalog sets it (a record is delivered unless reported failed)",
     "error_cb": "kafkalog handles client errors (see stats().last_error and on_error)",
     "logger": "librdkafka's log lines are kept by kafkalog, never written to stderr or to logging",
     "transactional.id": "log shipping is not transactional",

@@ -35,7 +35,6 @@ and the worker makes a new transport in a forked child (the parent's one is kept
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -64,41 +63,60 @@ STALL_GRACE = 1.0
 down or authentication failed (cf. kafka-python's ``max_block_ms=1000`` in the default transport)."""
 
 _POLL_INTERVAL = 0.1
+_PURGE_WAIT = 1.0  # the most a give-up waits for the reports of what it purged
 
 
 class _Batch:
-    """Outcomes of one ``send``: filled by delivery callbacks, possibly late (then ignored)."""
+    """Outcomes of one ``send``. librdkafka reports failures only (``delivery.report.only.error``): a record
+    produced and not reported failed by the time librdkafka's queue is empty was delivered, so a delivered
+    record costs no Python call. Failures are matched to their record by value (identical records are
+    interchangeable); a late report of an earlier batch matches nothing, or a copy being sent again (which is
+    then sent once more: at least once)."""
 
-    __slots__ = ("health", "last_report", "left", "purged_as", "results")
+    __slots__ = ("failed", "health", "last_report", "messages", "produced", "purged_as", "where")
 
-    _PENDING: Any = object()
-
-    def __init__(self, count: int, health: _Health) -> None:
-        self.results: list[Any] = [self._PENDING] * count
-        self.left = count
+    def __init__(self, messages: Sequence[Message], health: _Health) -> None:
+        self.messages = messages
+        self.failed: dict[int, BaseException] = {}
+        self.produced = 0  # messages[:produced] were handed to librdkafka or failed at once
         self.health = health
         self.last_report = time.monotonic()
-        self.purged_as: DeliveryError | None = None  # the outcome of records we purge when giving up
+        # the outcomes of records we purge when giving up: unsent (surely not delivered), on the wire (may be)
+        self.purged_as: tuple[DeliveryError, DeliveryError] | None = None
+        self.where: dict[bytes, list[int]] | None = None  # value -> indexes not failed yet, made on the first failure
 
-    def settle(self, index: int, result: BaseException | None) -> None:
-        if self.results[index] is self._PENDING:
-            self.results[index] = result
-            self.left -= 1
+    def settle(self, index: int, result: BaseException) -> None:
+        self.failed.setdefault(index, result)
 
-    def on_delivery(self, index: int, err: Any, msg: Any) -> None:
+    def on_delivery(self, err: Any, msg: Any) -> None:
         self.last_report = time.monotonic()
         if err is None:
-            if self.results[index] is self._PENDING:
-                self.results[index] = None
-                self.left -= 1
-            self.health.blocking = None
-        elif self.purged_as is not None and _error_name(err) in ("_PURGE_QUEUE", "_PURGE_INFLIGHT"):
-            self.settle(index, self.purged_as)
+            return  # a success report (not asked for): counted when the queue is empty
+        if self.where is None:
+            where: dict[bytes, list[int]] = {}
+            for index in range(self.produced):
+                if index not in self.failed:
+                    where.setdefault(self.messages[index].value, []).append(index)
+            self.where = where
+        try:
+            indexes = self.where.get(msg.value())
+        except Exception:
+            indexes = None
+        if not indexes:
+            return
+        index = indexes.pop(0)
+        name = _error_name(err)
+        if self.purged_as is not None and name in ("_PURGE_QUEUE", "_PURGE_INFLIGHT"):
+            self.settle(index, self.purged_as[name == "_PURGE_INFLIGHT"])
         else:
             self.settle(index, to_delivery_error(err))
 
-    def pending(self) -> list[int]:
-        return [i for i, r in enumerate(self.results) if r is self._PENDING]
+    def results(self, unknown: BaseException | None) -> list[BaseException | None]:
+        """Each record's outcome; ``unknown``: that of records produced, not failed, whose fate is not known."""
+        failed = self.failed
+        if not failed and unknown is None:
+            return [None] * len(self.messages)
+        return [failed.get(i, unknown) for i in range(len(self.messages))]
 
 
 class ConfluentTransport:
@@ -118,6 +136,7 @@ class ConfluentTransport:
         conf = dict(self._conf)
         conf["logger"] = self._health
         conf["error_cb"] = self._health.on_error
+        conf["delivery.report.only.error"] = True  # see _Batch: a delivered record costs no Python call
         try:
             self._producer = client.Producer(conf)
         except Exception as exc:
@@ -137,35 +156,37 @@ class ConfluentTransport:
             self._renew()
         producer = self._producer
         health = self._health
-        batch = _Batch(len(messages), health)
+        batch = _Batch(messages, health)
         produce, poll = producer.produce, producer.poll
         on_delivery = batch.on_delivery
-        for index, message in enumerate(messages):
-            out_of_time = False
-            while True:
-                try:
-                    if message.headers:
-                        produce(message.topic, message.value, message.key, headers=list(message.headers),
-                                on_delivery=functools.partial(on_delivery, index), timestamp=message.timestamp_ms)
+        count = len(messages)
+        index = 0
+        while index < count:
+            try:  # the usual case at the speed of the loop: positional arguments, no per-record callable
+                for index in range(index, count):  # noqa: B020 - resumes where a BufferError stopped it
+                    topic, key, value, timestamp_ms, headers = messages[index]
+                    if headers:
+                        produce(topic, value, key, on_delivery=on_delivery, timestamp=timestamp_ms,
+                                headers=list(headers))
                     else:
-                        produce(message.topic, message.value, message.key,
-                                on_delivery=functools.partial(on_delivery, index), timestamp=message.timestamp_ms)
+                        produce(topic, value, key, -1, on_delivery, timestamp_ms)
+                index = count
+            except BufferError:
+                batch.produced = index  # for the reports poll serves
+                if time.monotonic() >= deadline:  # what was never handed to librdkafka surely was not delivered
+                    not_queued = self._timeout_error(timeout, "librdkafka's queue stayed full", queued=False)
+                    for rest in range(index, count):
+                        batch.settle(rest, not_queued)
+                    index = count
                     break
-                except BufferError:
-                    if time.monotonic() >= deadline:
-                        out_of_time = True
-                        break
-                    poll(_POLL_INTERVAL)  # serve delivery reports: frees room in librdkafka's queue
-                except Exception as exc:
-                    batch.settle(index, self._error(exc))
-                    break
-            if out_of_time:  # what was never handed to librdkafka surely was not delivered
-                not_queued = self._timeout_error(timeout, "librdkafka's queue stayed full", queued=False)
-                for rest in range(index, len(messages)):
-                    batch.settle(rest, not_queued)
-                break
+                poll(_POLL_INTERVAL)  # serve delivery reports: frees room in librdkafka's queue
+            except Exception as exc:
+                batch.settle(index, self._error(exc))
+                index += 1
+        batch.produced = count
         blocked_by: DeliveryError | None = None
-        while batch.left > 0:
+        left = len(producer)
+        while left > 0:
             now = time.monotonic()
             remaining = deadline - now
             if remaining <= 0:
@@ -176,24 +197,35 @@ class ConfluentTransport:
                 break
             # flush, not poll: it serves the same callbacks, and librdkafka sends what is queued at once instead
             # of after linger.ms (we wait for the whole batch anyway, so lingering would only add latency)
-            producer.flush(min(remaining, _POLL_INTERVAL))
-        if batch.left > 0:
-            self._give_up(batch, blocked_by, timeout)
-        return [None if r is _Batch._PENDING else r for r in batch.results]
+            failures = len(batch.failed)
+            now_left = producer.flush(min(remaining, _POLL_INTERVAL))
+            if left - now_left > len(batch.failed) - failures:  # some were delivered: the brokers take records
+                batch.last_report = time.monotonic()
+                health.delivered()
+            left = now_left
+        if left > 0:
+            return self._give_up(batch, blocked_by, timeout)
+        return batch.results(None)
 
-    def _give_up(self, batch: _Batch, blocked_by: DeliveryError | None, timeout: float) -> None:
-        """Purge what librdkafka has not sent yet (surely not delivered) and fail what is left."""
-        batch.purged_as = blocked_by or self._timeout_error(
-            timeout, "purged from librdkafka's queue unsent", queued=False)
-        try:
-            self._producer.purge(in_queue=True, in_flight=False, blocking=False)
-            self._producer.poll(0)
-        except Exception:
-            pass
+    def _give_up(self, batch: _Batch, blocked_by: DeliveryError | None, timeout: float) -> list[BaseException | None]:
+        """Purge what librdkafka still holds, unsent (surely not delivered) or on the wire (may still be written),
+        so each record's fate is known: a record without a failure report once the queue is empty was delivered."""
         in_flight = blocked_by or self._timeout_error(
             timeout, "it was sent and may still be written (at-least-once)", queued=True)
-        for index in batch.pending():
-            batch.settle(index, in_flight)
+        batch.purged_as = (blocked_by or self._timeout_error(timeout, "purged from librdkafka's queue unsent",
+                                                             queued=False), in_flight)
+        producer = self._producer
+        left = 1
+        try:
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+            give_up_at = time.monotonic() + _PURGE_WAIT
+            left = producer.flush(0)
+            while left and time.monotonic() < give_up_at:
+                left = producer.flush(_POLL_INTERVAL)
+        except Exception:
+            pass
+        # still not empty: records produced without a report may or may not have been written
+        return batch.results(in_flight if left else None)
 
     def _timeout_error(self, timeout: float, detail: str, *, queued: bool) -> DeliveryError:
         last = self._health.last_error or self._health.last_log

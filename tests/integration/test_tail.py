@@ -111,8 +111,9 @@ class TestRotation:
 
 
 class TestRestarts:
-    def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
-        """SIGKILL while shipping a 60,000-line file, then restart: no line lost; the only lines repeated are
+    def test_sigkill_mid_file_then_restart_with_spool(self, kafka_bootstrap: str, topic: str,
+                                                      tmp_path: Path) -> None:
+        """--spool: SIGKILL while shipping a 60,000-line file, then restart: no line lost; the only lines repeated are
         those after the saved offset (read again) or still in the spool (not yet acknowledged), counted; nothing
         before both is shipped twice. The spool is small (2 MiB, ~7,000 records): reading runs far ahead of the
         broker's acknowledgements, and only a full spool holding it back makes sure the kill comes mid-file.
@@ -125,7 +126,7 @@ class TestRestarts:
             f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
         small = tmp_path / "small-spool.toml"
         small.write_text(f"[kafkalog]\nspool_segment_bytes = {1024 * 1024}\n")
-        spool_args = ("--config", str(small), "--spool-max-bytes", str(2 * 1024 * 1024))
+        spool_args = ("--spool", "--config", str(small), "--spool-max-bytes", str(2 * 1024 * 1024))
         proc = start_tail(kafka_bootstrap, topic, state, *spool_args, str(log))
         wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
         proc.send_signal(signal.SIGKILL)
@@ -146,6 +147,36 @@ class TestRestarts:
         resumed_at = saved["line"] - 1  # seq of the first line after the saved offset
         assert all(seq >= min(first_unacked, resumed_at) for seq in repeated), \
             (repeated[:10], first_unacked, resumed_at)
+
+    def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """Without the spool (the default) the saved offset never passes a line the broker has not acknowledged:
+        at the SIGKILL it is at most the records in the topic; after the restart no line is lost, and the only
+        lines shipped twice are those after the saved offset (acknowledged since the last save, or in flight).
+        Small batches and queue keep the kill mid-file."""
+        log = tmp_path / "big.log"
+        state = tmp_path / "state"
+        total = 60_000
+        with open(log, "w") as f:
+            f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
+        small = tmp_path / "small-queue.toml"
+        small.write_text("[kafkalog]\nbatch_max_records = 50\nqueue_max_records = 1000\n")
+        proc = start_tail(kafka_bootstrap, topic, state, "--config", str(small), str(log))
+        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        in_topic = count_records(kafka_bootstrap, topic)
+        saved = json.loads((state / "offsets.json").read_text())["files"][0]
+        assert 0 < saved["line"] - 1 < total, saved  # killed mid-file
+        assert saved["line"] - 1 <= in_topic, (saved, in_topic)  # never ahead of the acknowledgements
+        proc = start_tail(kafka_bootstrap, topic, state, "--config", str(small), str(log))
+        # the offset reaches the end only once the broker has every line: then read to the topic's end
+        wait_until(lambda: json.loads((state / "offsets.json").read_text())["files"][0]["line"] == total + 1, 180,
+                   "the restarted agent never got to the end")
+        check = read_seqs(kafka_bootstrap, topic, total, to_end=True)
+        _finish(proc, state)
+        assert not check.lost, check.summary()
+        resumed_at = saved["line"] - 1  # seq of the first line after the saved offset
+        assert all(seq >= resumed_at for seq in check.duplicates), (sorted(check.duplicates)[:10], resumed_at)
 
     def test_sigterm_saves_offsets_and_restart_repeats_nothing(self, kafka_bootstrap: str, topic: str,
                                                                tmp_path: Path) -> None:
@@ -203,6 +234,32 @@ class TestRestarts:
 
 
     @pytest.mark.slow
+    def test_broker_down_keeps_offsets_and_a_full_queue_pauses_reading(self, private_kafka: LocalKafka,
+                                                                       tmp_path: Path) -> None:
+        """Without the spool, broker down from the start: nothing is acknowledged, so the saved offset stays at
+        the start while the agent holds at most its bounded queue; once the broker is back each of 40,000 lines
+        (~4 MB, four times the queue's bound) arrives once."""
+        bootstrap, topic = private_kafka.bootstrap, "tail-no-spool-outage"
+        private_kafka.create_topic(topic)
+        log = tmp_path / "a.log"
+        with open(log, "w") as f:
+            f.writelines(f"seq {i} {'z' * 40}\n" for i in range(40_000))
+        config = tmp_path / "tail.toml"
+        config.write_text("[kafkalog]\nmax_message_bytes = 65536\nqueue_max_bytes = 1048576\n")
+        state = tmp_path / "state"
+        private_kafka.kill()
+        proc = started_tail(bootstrap, topic, state, "--config", str(config), str(log))
+        # lines were read, queued and failed to go: an offset that moved past them now would be wrong
+        wait_until(lambda: "not delivered" in stderr_of(state), 60, "the agent never tried to send")
+        saved = json.loads((state / "offsets.json").read_text())["files"][0]
+        assert saved["line"] == 1 and saved["offset"] == 0, saved
+        assert proc.poll() is None
+        private_kafka.restart()
+        check = read_seqs(bootstrap, topic, 40_000, timeout=180)
+        _finish(proc, state)
+        assert check.each_once, check.summary()
+
+    @pytest.mark.slow
     def test_full_spool_pauses_reading_and_drops_nothing(self, private_kafka: LocalKafka, tmp_path: Path) -> None:
         """Broker down and a 2 MiB spool: reading stops at the bound (the spool stays under it), and once the
         broker is back every one of 40,000 lines (~4 MB) arrives once."""
@@ -216,7 +273,8 @@ class TestRestarts:
                           "queue_max_bytes = 1048576\n")
         state = tmp_path / "state"
         private_kafka.kill()
-        proc = start_tail(bootstrap, topic, state, "--config", str(config), "--spool-max-bytes", "2097152", str(log))
+        proc = start_tail(bootstrap, topic, state, "--spool", "--config", str(config), "--spool-max-bytes", "2097152",
+                          str(log))
 
         def spool_bytes() -> int:
             return sum(p.stat().st_size for p in (state / "spool").glob("*.seg"))

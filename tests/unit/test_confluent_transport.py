@@ -330,9 +330,11 @@ class FakeProducer:
         self.reports: list[tuple[Callable[..., None], Any, bytes]] = []
         self.calls: list[str] = []
         self.produced = 0
+        self.only_errors = False  # as delivery.report.only.error: no report for a delivered record
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, *, on_delivery: Callable[..., None],
-                timestamp: int = 0) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, partition: int = -1,  # noqa: PLR0917
+                on_delivery: Callable[..., None] | None = None, timestamp: int = 0, headers: Any = None) -> None:
+        assert on_delivery is not None
         if len(self.queue) + len(self.sent) >= self.capacity:
             raise BufferError("Local: Queue full")
         outcome = self.outcome(value)
@@ -353,7 +355,7 @@ class FakeProducer:
                     self.sent.append((value, callback))
                 elif outcome == "queue":
                     continue
-                else:
+                elif outcome is not None or not self.only_errors:
                     err = None if outcome is None else KafkaError(getattr(KafkaError, outcome))
                     self.reports.append((callback, err, value))
             self.queue = [(v, c) for v, c in self.queue if self.outcome(v) == "queue"]
@@ -406,6 +408,14 @@ class TestSend:
         transport = transport_with(FakeProducer())
         assert transport.send(messages(b"a", b"b", b"c"), 5) == [None, None, None]
 
+    def test_delivered_without_reports_failures_matched_by_value(self) -> None:
+        """delivery.report.only.error: no report for delivered records (the queue emptied); a failure goes to a
+        record with its value, each once (identical records are interchangeable)."""
+        producer = FakeProducer(lambda v: "MSG_SIZE_TOO_LARGE" if v == b"big" else None)
+        producer.only_errors = True
+        results = transport_with(producer).send(messages(b"a", b"big", b"b", b"big", b"c"), 5)
+        assert reasons(results) == [None, "message_too_large", None, "message_too_large", None]
+
     def test_waits_in_short_flush_slices(self) -> None:
         """flush() (not poll) while waiting: librdkafka sends at once instead of after linger.ms."""
         producer = FakeProducer()
@@ -440,7 +450,8 @@ class TestSend:
         assert "not sent" in str(results[4])
 
     def test_no_report_by_deadline(self) -> None:
-        """Unsent records are purged (surely not delivered); records on the wire may still land later."""
+        """Unsent records are purged (surely not delivered); records on the wire are purged too, and may still land
+        later: each record's fate is then known (delivered unless reported failed)."""
         producer = FakeProducer(lambda v: {b"ok": None, b"wire": "hold", b"queued": "queue"}[v])
         started = time.monotonic()
         # promise checked: send waits its timeout for reports, and returns within it plus seconds of slack
@@ -451,7 +462,7 @@ class TestSend:
         assert results[1] is not None and results[2] is not None
         assert results[1].retriable and "may still be written" in str(results[1])
         assert results[2].retriable and "purged" in str(results[2])
-        assert "purge(in_queue=True, in_flight=False)" in producer.calls
+        assert "purge(in_queue=True, in_flight=True)" in producer.calls
 
     def test_all_brokers_down_fails_fast(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """error_cb saying all brokers are down ends the wait after STALL_GRACE, not after the full timeout."""

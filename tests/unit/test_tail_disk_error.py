@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from kafkalog.spool._disk import DiskSpool
-from kafkalog.tail._agent import TailAgent, shipper_config
+from kafkalog.tail._agent import TailAgent
 from kafkalog.tail._config import TailInput, TailSettings
+from kafkalog.tail._run import shipper_config
 
 from .conftest import BOOTSTRAP, wait_until
 
@@ -21,7 +22,7 @@ def test_disk_error_keeps_the_offset_and_lines_are_read_again(tmp_path: Path,
     log = tmp_path / "app.log"
     log.write_text("".join(f"line {n}\n" for n in range(5)))
     state = tmp_path / "state"
-    config = shipper_config(bootstrap_servers=BOOTSTRAP, topic="logs", state_dir=str(state),
+    config = shipper_config(bootstrap_servers=BOOTSTRAP, topic="logs", state_dir=str(state), spool=True,
                             options={"transport": "memory", "linger": 0, "on_error": lambda text: None,
                                      "spool_max_bytes": 4 * 1024 * 1024, "spool_segment_bytes": 1024 * 1024})
     agent = TailAgent(TailSettings(inputs=(TailInput(paths=(str(log),)),)), config, str(state))
