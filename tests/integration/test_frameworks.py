@@ -8,6 +8,7 @@ and checks that every number arrived exactly once and that nothing was printed a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -113,8 +114,9 @@ class _Server:
         self.out_path, self.err_path = logs / "stdout.txt", logs / "stderr.txt"
         with self.out_path.open("w") as out, self.err_path.open("w") as err:
             # its own process group: Ctrl-C in a terminal signals the whole group, and so can we
-            self.proc = subprocess.Popen(list(args), cwd=cwd, env=env, stdout=out, stderr=err, text=True,
-                                         start_new_session=True)
+            # PYTHONFAULTHANDLER: a server that does not stop is sent SIGABRT, and every thread's stack is on stderr
+            self.proc = subprocess.Popen(list(args), cwd=cwd, env={**env, "PYTHONFAULTHANDLER": "1"}, stdout=out,
+                                         stderr=err, text=True, start_new_session=True)
 
     def stderr(self) -> str:
         return self.err_path.read_text(errors="replace")
@@ -132,7 +134,14 @@ class _Server:
             os.killpg(self.proc.pid, signum)
         else:
             self.proc.send_signal(signum)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGABRT)  # each process left prints its threads' stacks
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+            pytest.fail(f"still running {timeout:.0f} s after signal {signum}; stacks at SIGABRT:\n"
+                        f"{self.stderr()[-12000:]}")
 
     def kill(self) -> None:
         """Last resort after a failed test: kill what is left of the group."""
