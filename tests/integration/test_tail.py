@@ -26,6 +26,13 @@ from kafkalog.testing import LocalKafka
 pytestmark = [pytest.mark.integration]
 
 
+def _numbered_file(path: Path, total: int) -> Path:
+    """A file of ``total`` plain lines numbered ``seq 0`` .. ``seq total-1``."""
+    with open(path, "w") as f:
+        f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
+    return path
+
+
 def _finish(proc: object, state: Path) -> None:
     assert stop_tail(proc) == 0, stderr_of(state)  # type: ignore[arg-type]
 
@@ -119,11 +126,7 @@ class TestRestarts:
         broker's acknowledgements, and only a full spool holding it back makes sure the kill comes mid-file.
         (Offsets are saved every 0.2 s, so with the reader held close to the acknowledgements, lines delivered
         since the last save are among those read again.)"""
-        log = tmp_path / "big.log"
-        state = tmp_path / "state"
-        total = 60_000
-        with open(log, "w") as f:
-            f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
+        log, state, total = _numbered_file(tmp_path / "big.log", 60_000), tmp_path / "state", 60_000
         small = tmp_path / "small-spool.toml"
         small.write_text(f"[kafkalog]\nspool_segment_bytes = {1024 * 1024}\n")
         spool_args = ("--spool", "--config", str(small), "--spool-max-bytes", str(2 * 1024 * 1024))
@@ -158,11 +161,7 @@ class TestRestarts:
         at the SIGKILL it is at most the records in the topic; after the restart no line is lost, and the only
         lines shipped twice are those after the saved offset (acknowledged since the last save, or in flight).
         Small batches and queue keep the kill mid-file."""
-        log = tmp_path / "big.log"
-        state = tmp_path / "state"
-        total = 60_000
-        with open(log, "w") as f:
-            f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
+        log, state, total = _numbered_file(tmp_path / "big.log", 60_000), tmp_path / "state", 60_000
         small = tmp_path / "small-queue.toml"
         small.write_text("[kafkalog]\nbatch_max_records = 50\nqueue_max_records = 1000\n")
         proc = start_tail(kafka_bootstrap, topic, state, "--config", str(small), str(log))
