@@ -9,6 +9,7 @@ skipped.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +22,11 @@ from kafkalog.testing import LocalKafka, LocalKafkaCluster
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running test (broker restarts, large volumes); run in CI")
     config.addinivalue_line("markers", "integration: needs the real Kafka broker started by the test suite")
+    # A background job of a non-interactive shell (`make test &`, nohup, some CI runners) starts with SIGINT
+    # ignored, and every program the tests start would inherit that: a server "Ctrl-C"ed by a test would never
+    # stop. Python's own handler is reset to the default across exec, so the servers start as from a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _skip_if_external() -> None:
