@@ -11,7 +11,7 @@ from ..config import KafkaLogConfig
 from ._agent import TailAgent
 
 SPOOL_SUBDIR = "spool"
-TAIL_BATCH_RECORDS = 50_000
+TAIL_BATCH_RECORDS = 10_000
 
 
 def shipper_config(*, bootstrap_servers: str, topic: str, state_dir: str,
