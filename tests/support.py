@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -34,10 +37,28 @@ def isolated_logger(name: str, handler: logging.Handler, level: int = logging.DE
 
 
 def python_script(script: str, *, cwd: Path = ROOT) -> subprocess.Popen[str]:
-    """Start ``script`` (dedented) in a fresh interpreter that imports this checkout's kafkalog."""
+    """Start ``script`` (dedented) in a fresh interpreter that imports this checkout's kafkalog.
+
+    With PYTHONFAULTHANDLER, so :func:`wait_or_show_stacks` can show where a process that does not end is stuck.
+    """
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"})
+
+
+def wait_or_show_stacks(proc: subprocess.Popen[str], timeout: float) -> int:
+    """``proc.wait(timeout)``; a process still running then is sent SIGABRT and the test fails with its stderr,
+    where Python's fault handler has put every thread's stack."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        try:
+            _, stderr = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        pytest.fail(f"still running {timeout:.0f} s later; stacks at SIGABRT:\n{(stderr or '')[-12000:]}")
 
 
 _BURN = "import os\np = os.getppid()\nwhile os.getppid() == p:\n    for _ in range(1_000_000): pass\n"

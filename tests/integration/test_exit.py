@@ -8,7 +8,7 @@ import time
 
 import pytest
 from kafka_util import read_sequence
-from support import python_script, unused_port
+from support import python_script, unused_port, wait_or_show_stacks
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ class TestSigterm:
                                                   count=5_000))
         _wait_ready(proc)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert wait_or_show_stacks(proc, 30) == 128 + signal.SIGTERM
         check = read_sequence(kafka_bootstrap, topic, 5_000)
         assert check.each_once, check.summary()
 
@@ -54,7 +54,7 @@ class TestSigterm:
         _wait_ready(proc)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        code = proc.wait(30)
+        code = wait_or_show_stacks(proc, 30)
         elapsed = time.monotonic() - started
         stderr = proc.stderr.read() if proc.stderr else ""
         assert code == 128 + signal.SIGTERM
@@ -77,7 +77,7 @@ class TestSigterm:
         """)
         _wait_ready(proc)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 7
+        assert wait_or_show_stacks(proc, 30) == 7
         assert proc.stdout is not None and "APP HANDLER" in proc.stdout.read()
         check = read_sequence(kafka_bootstrap, topic, 100)
         assert check.each_once, check.summary()
@@ -105,7 +105,7 @@ class TestExitPaths:
             raise RuntimeError("crash")
         """)
         _wait_ready(proc)
-        assert proc.wait(30) == 1
+        assert wait_or_show_stacks(proc, 30) == 1
         assert "RuntimeError: crash" in (proc.stderr.read() if proc.stderr else "")
         check = read_sequence(kafka_bootstrap, topic, 2_000)
         assert check.each_once, check.summary()
