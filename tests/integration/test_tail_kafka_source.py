@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
-from kafka_util import TopicFactory, read_records
+from kafka_util import TopicFactory, count_records, read_records
 from support import ROOT, wait_until
 from tail_util import Writer, read_seqs, started_tail, stderr_of, stop_tail
 
 import pytest_kafkalog
+from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration]
 KEY = "hosts/web-1"
@@ -81,3 +82,42 @@ def test_missing_key_is_rejected_at_start(kafka_bootstrap: str, config_topic: st
                           capture_output=True, text=True, timeout=60, check=False, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     assert f"no record with key '{KEY}' in topic '{config_topic}'" in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_broker_lost_while_running_keeps_the_inputs_then_follows_new_records(private_kafka: LocalKafka,
+                                                                             tmp_path: Path) -> None:
+    """The broker (config topic and shipping) stopped while the agent runs and started again: the agent keeps its
+    inputs, A's lines written meanwhile arrive once each, and a record published after the restart adds input B."""
+    bootstrap = private_kafka.bootstrap
+    config_topic, topic_a, topic_b = "tail-config", "tail-a", "tail-b"
+    private_kafka.create_topic(config_topic, config={"cleanup.policy": "compact"})
+    private_kafka.create_topic(topic_a)
+    private_kafka.create_topic(topic_b)
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    b.write_text("".join(f"seq {i}\n" for i in range(100)))
+
+    def publish(value: str) -> None:
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        try:
+            producer.send(config_topic, key=KEY.encode(), value=value.encode()).get(60)
+        finally:
+            producer.close()
+
+    publish(_inputs((a, topic_a)))
+    state = tmp_path / "state"
+    proc = started_tail(bootstrap, "unused-default", state, "--config-source", f"kafka://{config_topic}/{KEY}")
+    writer = Writer(a, 4_000)
+    writer.start()
+    wait_until(lambda: count_records(bootstrap, topic_a) >= 500, 60, "nothing shipped before the outage")
+    private_kafka.kill()
+    wait_until(lambda: writer.written >= 2_500, 60, "writer stalled")
+    assert proc.poll() is None, stderr_of(state)
+    private_kafka.restart()
+    publish(_inputs((a, topic_a), (b, topic_b)))
+    assert len(read_records(bootstrap, topic_b, 100, timeout=120)) == 100, stderr_of(state)
+    writer.join(60)
+    check = read_seqs(bootstrap, topic_a, 4_000, timeout=120)
+    assert stop_tail(proc) == 0, stderr_of(state)
+    assert check.each_once, check.summary()
+    assert "config reloaded (2 input(s))" in stderr_of(state), stderr_of(state)
