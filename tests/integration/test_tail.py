@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -24,6 +25,9 @@ from kafkalog.spool import DiskSpool
 from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration]
+# the delivery tests run with each transport; the others with the default (confluent when installed, as in CI)
+TRANSPORTS = ["kafka-python", pytest.param("confluent", marks=pytest.mark.skipif(
+    importlib.util.find_spec("confluent_kafka") is None, reason="confluent-kafka not installed"))]
 
 
 def _numbered_file(path: Path, total: int) -> Path:
@@ -38,15 +42,16 @@ def _finish(proc: object, state: Path) -> None:
 
 
 class TestRotation:
-    def test_rename_rotation_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str,
-                                                       tmp_path: Path) -> None:
+    @pytest.mark.parametrize("transport", TRANSPORTS)
+    def test_rename_rotation_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
+                                                       transport: str) -> None:
         """app.log renamed to app.log.N every 1,500 lines while lines keep coming: each line arrives once.
 
         Only app.log is named, so every rotated file is finished through the descriptor the agent holds."""
         log = tmp_path / "logs" / "app.log"
         log.parent.mkdir()
         state = tmp_path / "state"
-        proc = started_tail(kafka_bootstrap, topic, state, str(log))
+        proc = started_tail(kafka_bootstrap, topic, state, "--transport", transport, str(log))
         writer = Writer(log, 9_000, every=1_500, rotate=lambda seq: os.rename(log, f"{log}.{seq}"))
         writer.start()
         writer.join(120)
@@ -55,8 +60,9 @@ class TestRotation:
         _finish(proc, state)
         assert check.each_once, check.summary() + stderr_of(state)
 
-    def test_copytruncate_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str,
-                                                    tmp_path: Path) -> None:
+    @pytest.mark.parametrize("transport", TRANSPORTS)
+    def test_copytruncate_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
+                                                    transport: str) -> None:
         """Copy to app.log.N, then truncate, every 1,500 lines, while the writer appends: each line arrives once.
 
         The pattern names the copies too, so what was written after the agent's last read and before the truncation
@@ -64,7 +70,7 @@ class TestRotation:
         log = tmp_path / "logs" / "app.log"
         log.parent.mkdir()
         state = tmp_path / "state"
-        proc = started_tail(kafka_bootstrap, topic, state, f"{log}*")
+        proc = started_tail(kafka_bootstrap, topic, state, "--transport", transport, f"{log}*")
 
         def copytruncate(seq: int) -> None:
             shutil.copyfile(log, f"{log}.{seq}")
@@ -156,7 +162,9 @@ class TestRestarts:
         assert all(seq >= min(first_unacked, resumed_at) for seq in repeated), \
             (repeated[:10], first_unacked, resumed_at)
 
-    def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("transport", TRANSPORTS)
+    def test_sigkill_mid_file_then_restart(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
+                                           transport: str) -> None:
         """Without the spool (the default) the saved offset never passes a line the broker has not acknowledged:
         at the SIGKILL it is at most the records in the topic; after the restart no line is lost, and the only
         lines shipped twice are those after the saved offset (acknowledged since the last save, or in flight).
@@ -164,7 +172,7 @@ class TestRestarts:
         log, state, total = _numbered_file(tmp_path / "big.log", 60_000), tmp_path / "state", 60_000
         small = tmp_path / "small-queue.toml"
         small.write_text("[kafkalog]\nbatch_max_records = 50\nqueue_max_records = 1000\n")
-        proc = start_tail(kafka_bootstrap, topic, state, "--config", str(small), str(log))
+        proc = start_tail(kafka_bootstrap, topic, state, "--transport", transport, "--config", str(small), str(log))
         wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -172,7 +180,7 @@ class TestRestarts:
         saved = json.loads((state / "offsets.json").read_text())["files"][0]
         assert 0 < saved["line"] - 1 < total, saved  # killed mid-file
         assert saved["line"] - 1 <= in_topic, (saved, in_topic)  # never ahead of the acknowledgements
-        proc = start_tail(kafka_bootstrap, topic, state, "--config", str(small), str(log))
+        proc = start_tail(kafka_bootstrap, topic, state, "--transport", transport, "--config", str(small), str(log))
         # the offset reaches the end only once the broker has every line: then read to the topic's end
         wait_until(lambda: json.loads((state / "offsets.json").read_text())["files"][0]["line"] == total + 1, 180,
                    "the restarted agent never got to the end")
@@ -216,13 +224,15 @@ class TestRestarts:
         assert check.each_once, check.summary()
 
     @pytest.mark.slow
-    def test_broker_stopped_and_restarted_while_tailing(self, private_kafka: LocalKafka, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("transport", TRANSPORTS)
+    def test_broker_stopped_and_restarted_while_tailing(self, private_kafka: LocalKafka, tmp_path: Path,
+                                                        transport: str) -> None:
         """Broker killed while lines keep coming, restarted later: every line arrives once, the agent never stops."""
         bootstrap, topic = private_kafka.bootstrap, "tail-outage"
         private_kafka.create_topic(topic)
         log = tmp_path / "a.log"
         state = tmp_path / "state"
-        proc = started_tail(bootstrap, topic, state, str(log))
+        proc = started_tail(bootstrap, topic, state, "--transport", transport, str(log))
         writer = Writer(log, 6_000)
         writer.start()
         wait_until(lambda: count_records(bootstrap, topic) >= 500, 60, "nothing shipped before the outage")
@@ -238,8 +248,9 @@ class TestRestarts:
 
 
     @pytest.mark.slow
+    @pytest.mark.parametrize("transport", TRANSPORTS)
     def test_broker_down_keeps_offsets_and_a_full_queue_pauses_reading(self, private_kafka: LocalKafka,
-                                                                       tmp_path: Path) -> None:
+                                                                       tmp_path: Path, transport: str) -> None:
         """Without the spool, broker down from the start: nothing is acknowledged, so the saved offset stays at
         the start while the agent holds at most its bounded queue; once the broker is back each of 40,000 lines
         (~4 MB, four times the queue's bound) arrives once."""
@@ -252,7 +263,7 @@ class TestRestarts:
         config.write_text("[kafkalog]\nmax_message_bytes = 65536\nqueue_max_bytes = 1048576\n")
         state = tmp_path / "state"
         private_kafka.kill()
-        proc = started_tail(bootstrap, topic, state, "--config", str(config), str(log))
+        proc = started_tail(bootstrap, topic, state, "--transport", transport, "--config", str(config), str(log))
         # lines were read, queued and failed to go: an offset that moved past them now would be wrong
         wait_until(lambda: "not delivered" in stderr_of(state), 60, "the agent never tried to send")
         saved = json.loads((state / "offsets.json").read_text())["files"][0]
