@@ -31,7 +31,7 @@ from ._steps import (
 
 __all__ = ["EXIT_CODES", "CheckReport", "HandlerOptions", "StepResult", "handlers_in_file", "run_check"]
 
-_GRACE = 0.5  # how much longer than the deadline the check waits for a step that is ending on its own
+_GRACE = 1.0  # how much longer than the deadline the check waits for a step that is ending on its own
 
 
 def _sources(options: Mapping[str, Any], config_file: str | Path | None) -> list[HandlerOptions]:

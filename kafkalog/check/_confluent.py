@@ -41,6 +41,7 @@ class ConfluentProbe:
     """Admin and consumer clients over confluent-kafka for :func:`kafkalog.check.run_check`."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
+        _admin_module()  # imported before the connect step's time is counted (see KafkaPythonProbe)
         self._conf = connection_settings(settings)
         self._health = _Health()
         self._admin: Any = None

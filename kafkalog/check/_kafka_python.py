@@ -42,6 +42,11 @@ class KafkaPythonProbe:
     """Admin and consumer clients over kafka-python for :func:`kafkalog.check.run_check`."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
+        # imported now, before the connect step's time is counted: seconds on a busy machine, which would push
+        # the client's own connect failure (with its diagnosis) past the check's deadline
+        quiet_client_warnings(("kafka",))
+        import kafka.admin  # noqa: F401
+
         self._settings = connection_settings(settings)
         # the handler's producer gives up bootstrapping after this: so does the check
         self._bootstrap_s = float(settings.get("bootstrap_timeout_ms", _BOOTSTRAP_MS)) / _MS
