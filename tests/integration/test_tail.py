@@ -59,6 +59,7 @@ class TestRotation:
         check = read_seqs(kafka_bootstrap, topic, 9_000)
         _finish(proc, state)
         assert check.each_once, check.summary() + stderr_of(state)
+        assert f"shipping with {transport}" in stderr_of(state), stderr_of(state)  # the transport asked for
 
     @pytest.mark.parametrize("transport", TRANSPORTS)
     def test_copytruncate_under_a_continuous_writer(self, kafka_bootstrap: str, topic: str, tmp_path: Path,
