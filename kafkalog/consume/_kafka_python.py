@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._secrets import scrub
+from .._suggest import suggest
 from .reader import ConsumeError, Message, ReaderSettings
 
 DEFAULTS: dict[str, Any] = {
@@ -43,6 +44,10 @@ class KafkaPythonReader:
         with self._errors("connecting to the brokers"):
             from kafka import KafkaConsumer, TopicPartition
 
+            unknown = sorted(set(config) - set(KafkaConsumer.DEFAULT_CONFIG))
+            if unknown:
+                raise ConsumeError(f"consumer config: unknown kafka-python option(s) {unknown}"
+                                   f"{suggest(unknown[0], KafkaConsumer.DEFAULT_CONFIG)}")
             self._tp = TopicPartition
             self._consumer = KafkaConsumer(**config)
         self._partitions: dict[int, Any] = {}
