@@ -32,6 +32,16 @@ class UsageError(Exception):
     """A bad command line found after parsing: the command's usage is printed with it and the exit code is 2."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``-b, --bootstrap-servers HOST:PORT`` in ``--help`` (the value named once, Kafka's spelling left out)."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings or action.nargs == 0:
+            return super()._format_action_invocation(action)
+        value = self._format_args(action, self._get_default_metavar_for_optional(action))
+        return ", ".join(s for s in action.option_strings if s != "--bootstrap-server") + f" {value}"
+
+
 def flag_of(option: str) -> str:
     """``ssl_ca_file`` -> ``--ssl-ca-file``: how the command line spells an option."""
     return "--" + option.replace("_", "-")
@@ -46,6 +56,7 @@ def add_connection(parser: argparse.ArgumentParser, *, servers_required: bool = 
                    transport_default: str | None = "auto", transport_help: str | None = None) -> None:
     """``-b/--bootstrap-servers`` (Kafka's own ``--bootstrap-server`` too), ``-t/--topic`` and ``--transport``
     (``--client`` too)."""
+    parser.formatter_class = HelpFormatter
     parser.add_argument("-b", "--bootstrap-servers", "--bootstrap-server", dest="bootstrap_servers",
                         required=servers_required, metavar=SERVERS_METAVAR,
                         help="the brokers to connect to first")

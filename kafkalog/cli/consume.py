@@ -98,7 +98,7 @@ def _fewer_collections() -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, parse_start
+    from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, Unreachable, parse_start
     from kafkalog.consume.pretty import use_color
     from kafkalog.errors import ConfigError
 
@@ -133,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         previous[sig] = signal.signal(sig, on_signal)
     try:
         result = session.run()
+    except Unreachable as exc:  # kafkalog check's message and exit code
+        print(f"kafkalog consume: {exc}", file=sys.stderr, flush=True)
+        if exc.abandoned:
+            os._exit(exc.exit_code)  # a step left running (a broker that never answers) must not hold up the exit
+        return exc.exit_code
     except ConsumeError as exc:
         print(f"kafkalog consume: {exc}", file=sys.stderr)
         return 1

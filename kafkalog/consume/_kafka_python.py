@@ -35,7 +35,8 @@ class KafkaPythonReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
         settings.refuse(OWNED)
-        config = {**DEFAULTS, **settings.client_config,
+        bootstrap_ms = min(int(DEFAULTS["bootstrap_timeout_ms"]), max(1000, int(settings.timeout * 1000)))
+        config = {**DEFAULTS, "bootstrap_timeout_ms": bootstrap_ms, **settings.client_config,
                   "bootstrap_servers": settings.bootstrap_servers, "group_id": settings.group,
                   "enable_auto_commit": False, "allow_auto_create_topics": False}
         # kafka-python 3.0.0 refuses any response frame over 1 MB ("Invalid frame length") unless this is raised;
