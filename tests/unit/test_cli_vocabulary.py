@@ -107,3 +107,12 @@ def test_an_input_that_does_not_exist_yet_is_named(tmp_path: Path) -> None:
     assert _missing(inputs) == (f"{str(tmp_path / 'later.log')!r} does not exist yet; it is followed once it "
                                 f"appears",
                                 f"{str(tmp_path / '*.txt')!r} matches no file yet; it is followed once it appears")
+
+
+def test_tail_security_flags_override_the_config_files_options(tmp_path: Path) -> None:
+    from kafkalog.tail._command import TailRequest, _shipper
+
+    request = TailRequest(bootstrap_servers="h:1", topic="t", state_dir=str(tmp_path), transport="kafka-python",
+                          client_options={"sasl_username": "from-flag"})
+    assert _shipper(request, {"sasl_username": "from-file", "compression": "gzip"}) == {
+        "close_timeout": 10.0, "sasl_username": "from-flag", "compression": "gzip", "transport": "kafka-python"}
