@@ -71,8 +71,8 @@ def add_security(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "security", "the KafkaHandler options of the same names (docs/configuration.md); passwords are read from "
                     "environment variables, never from the command line")
-    group.add_argument("--security-protocol", choices=PROTOCOLS)
-    group.add_argument("--sasl-mechanism", choices=SASL_MECHANISMS)
+    group.add_argument("--security-protocol", choices=PROTOCOLS, type=str.upper)
+    group.add_argument("--sasl-mechanism", choices=SASL_MECHANISMS, type=str.upper)
     group.add_argument("--sasl-username", metavar="NAME")
     group.add_argument("--sasl-password-env", metavar="VAR",
                        help=f"read the SASL password from this variable (default: ${SASL_PASSWORD_ENV}, read when "
