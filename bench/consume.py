@@ -42,12 +42,12 @@ def cases(bootstrap: str, topic: str) -> dict[str, tuple[list[str], int | None]]
     base = [*KAFKALOG, "-b", bootstrap, "-t", topic]
     return {
         "kcat -C -e -q": (["kcat", "-C", "-e", "-q", "-b", bootstrap, "-t", topic], None),
-        "kafka-python ndjson": ([*base, "-o", "ndjson", "--client", "kafka-python"], None),
-        "kafka-python raw": ([*base, "-o", "raw", "--client", "kafka-python"], None),
-        "confluent ndjson": ([*base, "-o", "ndjson", "--client", "confluent"], None),
-        "confluent raw": ([*base, "-o", "raw", "--client", "confluent"], None),
-        "confluent pretty": ([*base, "-o", "pretty", "--color", "never", "--client", "confluent"], None),
-        "confluent ndjson --level warning": ([*base, "-o", "ndjson", "--level", "warning", "--client", "confluent"],
+        "kafka-python ndjson": ([*base, "-o", "ndjson", "--transport", "kafka-python"], None),
+        "kafka-python raw": ([*base, "-o", "raw", "--transport", "kafka-python"], None),
+        "confluent ndjson": ([*base, "-o", "ndjson", "--transport", "confluent"], None),
+        "confluent raw": ([*base, "-o", "raw", "--transport", "confluent"], None),
+        "confluent pretty": ([*base, "-o", "pretty", "--color", "never", "--transport", "confluent"], None),
+        "confluent ndjson --level warning": ([*base, "-o", "ndjson", "--level", "warning", "--transport", "confluent"],
                                              -10),
     }
 

@@ -197,6 +197,44 @@ class Setting:
     aliases: tuple[str, ...] = ()
 
 
+# THE table of client option names: each kafkalog option in each client's own name (and the aliases that set the
+# same thing there). The producer transports and ``kafkalog consume`` (whose security flags are these options)
+# read it; nothing else spells a client's names for them.
+CLIENT_NAMES: dict[str, dict[str, Setting]] = {
+    "kafka-python": {
+        "security_protocol": Setting("security_protocol"),
+        "sasl_mechanism": Setting("sasl_mechanism"),
+        "sasl_username": Setting("sasl_plain_username"),
+        "sasl_password": Setting("sasl_plain_password"),
+        "ssl_ca_file": Setting("ssl_cafile"),
+        "ssl_cert_file": Setting("ssl_certfile"),
+        "ssl_key_file": Setting("ssl_keyfile"),
+        "ssl_key_password": Setting("ssl_password"),
+        "compression": Setting("compression_type"),
+        "acks": Setting("acks"),
+        "producer_linger": Setting("linger_ms"),
+        "producer_batch_bytes": Setting("batch_size"),
+    },
+    "confluent": {
+        "security_protocol": Setting("security.protocol"),
+        "sasl_mechanism": Setting("sasl.mechanism", ("sasl.mechanisms",)),
+        "sasl_username": Setting("sasl.username"),
+        "sasl_password": Setting("sasl.password"),
+        "ssl_ca_file": Setting("ssl.ca.location"),
+        "ssl_cert_file": Setting("ssl.certificate.location"),
+        "ssl_key_file": Setting("ssl.key.location"),
+        "ssl_key_password": Setting("ssl.key.password"),
+        "compression": Setting("compression.type", ("compression.codec",)),
+        "acks": Setting("acks", ("request.required.acks",)),
+        "producer_linger": Setting("linger.ms", ("queue.buffering.max.ms",)),
+        "producer_batch_bytes": Setting("batch.size"),
+    },
+}
+SECURITY_OPTIONS: tuple[str, ...] = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+                                     "ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_key_password")
+"""The options that are the same for a producer and a consumer: what every command takes as flags."""
+
+
 def translate(options: ClientOptions, producer_config: Mapping[str, Any], table: Mapping[str, Setting],
               convert: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The options in one client's names, merged over ``producer_config``; and which option each name came from.

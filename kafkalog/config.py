@@ -7,7 +7,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 from ._client_options import OPTION_NAMES as CLIENT_OPTION_NAMES
@@ -18,6 +18,7 @@ from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
 from ._route import Headers, compile_headers, compile_key, compile_topic
 from ._secrets import MASK, masked, scrub, secret_values
+from ._suggest import suggest
 from .errors import ConfigError, ConfigTypeError
 from .transports._registry import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
@@ -248,14 +249,44 @@ class KafkaLogConfig:
             if not isinstance(config, KafkaLogConfig):
                 raise ConfigTypeError(f"config: expected a KafkaLogConfig, got {type(config).__name__}")
             return config
-        if bootstrap_servers is None or topic is None:
-            raise ConfigTypeError(_REQUIRED)
+        check_option_names(options)
+        given = {"bootstrap_servers": bootstrap_servers, "topic": topic}
+        check_required({name: value for name, value in given.items() if value is not None})
         return cls(bootstrap_servers=bootstrap_servers, topic=topic, **options)
 
 
-_REQUIRED = "bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')"
 OPTION_NAMES: tuple[str, ...] = tuple(sorted(f.name for f in fields(KafkaLogConfig) if f.init))
+
+
+def default_of(empty: Mapping[str, Any]) -> dict[str, Any]:
+    """Each optional option's default, in field order; ``empty`` stands for a mapping made fresh per config."""
+    return {f.name: f.default if f.default is not MISSING else empty
+            for f in fields(KafkaLogConfig) if f.init and f.name not in REQUIRED}
+
+
+REQUIRED: dict[str, str] = {"bootstrap_servers": "'127.0.0.1:9092'", "topic": "'app-logs'"}
 _generated_init = KafkaLogConfig.__init__
+
+
+def check_option_names(options: Mapping[str, Any], others: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ConfigTypeError` for the first name of ``options`` that is no option, with the closest
+    option; ``others`` maps names that belong elsewhere to where (loguru's ``level`` -> ``logger.add(...)``)."""
+    for name in options:
+        if name in OPTION_NAMES:
+            continue
+        if others and name in others:
+            raise ConfigTypeError(f"{name}: {others[name]}")
+        raise ConfigTypeError(f"{name}: unknown option{suggest(name, OPTION_NAMES)}; the options are "
+                              f"{list(OPTION_NAMES)}")
+
+
+def check_required(options: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigTypeError` naming the required options missing from ``options``."""
+    missing = [name for name in REQUIRED if name not in options]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        examples = ", ".join(f"{name}={REQUIRED[name]}" for name in missing)
+        raise ConfigTypeError(f"{' and '.join(missing)} {verb} required (e.g. {examples})")
 
 
 @functools.wraps(_generated_init)
@@ -264,11 +295,8 @@ def _checked_init(self: KafkaLogConfig, *args: Any, **options: Any) -> None:
     if args:
         raise ConfigTypeError("KafkaLogConfig takes keyword options only, e.g. KafkaLogConfig(bootstrap_servers="
                               "'127.0.0.1:9092', topic='app-logs')")
-    unknown = sorted(set(options) - set(OPTION_NAMES))
-    if unknown:
-        raise ConfigTypeError(f"unknown option(s) {unknown}; the options are {list(OPTION_NAMES)}")
-    if "bootstrap_servers" not in options or "topic" not in options:
-        raise ConfigTypeError(_REQUIRED)
+    check_option_names(options)
+    check_required(options)
     _generated_init(self, **options)
 
 

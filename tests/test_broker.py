@@ -165,9 +165,11 @@ def test_public_names_resolve() -> None:
 
 
 @pytest.mark.integration
-def test_cli_fetch_only() -> None:
+@pytest.mark.parametrize("module", ["kafkalog.testing", "kafkalog.testing.broker"])
+def test_cli_fetch_only(module: str) -> None:
+    """``python -m kafkalog.testing.broker`` (a path guessed from the layout) runs the same command."""
     result = subprocess.run(
-        [sys.executable, "-m", "kafkalog.testing", "--fetch-only"],
+        [sys.executable, "-m", module, "--fetch-only"],
         capture_output=True, text=True, timeout=900, check=False,
     )
     assert result.returncode == 0, result.stderr

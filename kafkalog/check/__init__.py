@@ -23,13 +23,16 @@ from ._steps import (
     EXIT_CODES,
     EXIT_CONFIG,
     EXIT_INTERNAL,
+    READ_BACK,
     STEP_CODES,
+    TOPIC,
     CheckReport,
     StepResult,
     StepSink,
 )
 
-__all__ = ["EXIT_CODES", "CheckReport", "HandlerOptions", "StepResult", "handlers_in_file", "run_check"]
+__all__ = ["EXIT_CODES", "READ_BACK", "TOPIC", "CheckReport", "HandlerOptions", "StepResult", "handlers_in_file",
+           "run_check"]
 
 _GRACE = 1.0  # how much longer than the deadline the check waits for a step that is ending on its own
 
@@ -48,7 +51,7 @@ def _secrets_of(options: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _check_all(options: Mapping[str, Any], config_file: str | Path | None, topic: str | None, deadline: Deadline,
-               emit: StepSink) -> None:
+               emit: StepSink, *, through: str) -> None:
     try:
         sources = _sources(options, config_file)
     except ValueError as exc:
@@ -63,11 +66,12 @@ def _check_all(options: Mapping[str, Any], config_file: str | Path | None, topic
     if len(configs) < len(sources):
         return
     for source, config in configs:
-        check_config(config, deadline, emit, topic=topic, source=source.source)
+        check_config(config, deadline, emit, topic=topic, source=source.source, through=through)
 
 
 def run_check(options: Mapping[str, Any] | None = None, *, config_file: str | Path | None = None,
-              topic: str | None = None, timeout: float = 30.0, on_step: StepSink | None = None) -> CheckReport:
+              topic: str | None = None, timeout: float = 30.0, on_step: StepSink | None = None,
+              through: str = READ_BACK) -> CheckReport:
     """Check a KafkaHandler configuration end to end within ``timeout`` seconds.
 
     ``options`` are KafkaHandler options (``bootstrap_servers``, ``topic``, ``transport``, ``producer_config``...).
@@ -75,6 +79,8 @@ def run_check(options: Mapping[str, Any] | None = None, *, config_file: str | Pa
     ``producer_config`` merged). ``topic`` is the topic to probe when the configured one is a template or a
     callable (by default: the topic an INFO record goes to). ``on_step`` sees each step as soon as it is known.
     The steps run on a helper thread; one still running at the deadline is reported failed and left behind.
+    ``through=TOPIC`` stops after the topic step, which then needs the topic to exist (a reader's check: nothing
+    is written).
     """
     deadline = Deadline(timeout)
     results: list[StepResult] = []
@@ -91,7 +97,7 @@ def run_check(options: Mapping[str, Any] | None = None, *, config_file: str | Pa
 
     def run() -> None:
         try:
-            _check_all(options or {}, config_file, topic, deadline, emit)
+            _check_all(options or {}, config_file, topic, deadline, emit, through=through)
         except Exception as exc:  # a bug in the check: say so rather than die with a traceback
             emit(StepResult(_next_step(results), False, f"internal error: {type(exc).__name__}: {exc}",
                             EXIT_INTERNAL))

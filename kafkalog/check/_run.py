@@ -40,6 +40,7 @@ from ._steps import (
 _TCP_TIMEOUT = 5.0
 _RETRY_PAUSE = 0.2
 _CLOSE_TIMEOUT = 1.0
+_NEW_TOPIC_WAIT = 1.0
 
 
 class Deadline:
@@ -130,8 +131,11 @@ def _send(config: KafkaLogConfig, message: Message, deadline: Deadline) -> None:
 
 
 def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, topic: str | None = None,
-                 source: str = "") -> None:
-    """Run the steps after ``config`` for one configuration; each outcome goes to ``emit`` as it is known."""
+                 source: str = "", through: str = READ_BACK) -> None:
+    """Run the steps after ``config`` for one configuration; each outcome goes to ``emit`` as it is known.
+
+    ``through=TOPIC`` stops after the topic step, which then fails if the topic does not exist: what a reader
+    (``kafkalog consume``) needs before it reads, nothing written."""
     step = CONFIG
 
     def say(name: str, ok: bool, detail: str, code: int = 0) -> None:
@@ -166,9 +170,13 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
 
         step = TOPIC
         partitions = probe.partitions(message.topic, deadline.left(TOPIC))
+        if not partitions and through == TOPIC:
+            partitions = _existing(probe, message.topic, deadline)
         start: dict[int, int] = {}
         if partitions:
             say(TOPIC, True, f"{message.topic!r} exists with {len(partitions)} partition(s)")
+            if through == TOPIC:
+                return
             start = probe.end_offsets(message.topic, partitions, deadline.left(TOPIC))
         else:
             _topic_missing(config, probe, message.topic, deadline, say)
@@ -202,6 +210,18 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
     finally:
         if probe is not None:
             probe.close()
+
+
+def _existing(probe: Probe, topic: str, deadline: Deadline) -> Sequence[int]:
+    """The topic's partitions, asked again for a moment (one created just now may not be in the metadata yet);
+    CheckFailed if it does not exist: a reader has nothing to read."""
+    until = min(deadline.end, time.monotonic() + _NEW_TOPIC_WAIT)
+    while time.monotonic() < until:
+        time.sleep(_RETRY_PAUSE)
+        partitions = probe.partitions(topic, deadline.left(TOPIC))
+        if partitions:
+            return partitions
+    raise CheckFailed(f"{topic!r} does not exist", EXIT_TOPIC)
 
 
 def _topic_missing(config: KafkaLogConfig, probe: Probe, topic: str, deadline: Deadline,

@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[str, ...] = ("check", "consume", "tail")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``kafkalog`` parser; each subcommand's own parser is in ``subcommand_parser``."""
     parser = argparse.ArgumentParser(prog="kafkalog", description="Ship log records to Kafka and read them back.")
     parser.add_argument("--version", action="version", version=f"kafkalog {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -27,12 +28,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def subcommand_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions if parser._subparsers is not None else ():
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._flags import UsageError, close_flags
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
     if args.command is None:
+        if extras:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
         parser.print_help(sys.stderr)
         return 2
+    sub = subcommand_parser(parser, args.command)
+    if extras:  # the subcommand's usage, not the top-level one, and the flag it looks like
+        sub.error(f"unrecognized arguments: {' '.join(extras)}{close_flags(extras[0], sub)}")
     module = importlib.import_module(f"{__name__}.{args.command}")
-    code: int = module.run(args)
+    try:
+        code: int = module.run(args)
+    except UsageError as exc:
+        sub.print_usage(sys.stderr)
+        print(f"{sub.prog}: error: {exc}", file=sys.stderr)
+        return 2
     return code

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ._flags import add_connection, add_security, security_options, spelled
+
 HELP = "read log records from a topic (pretty, ndjson or raw)"
-PASSWORD_ENV = "KAFKALOG_SASL_PASSWORD"
-KEY_PASSWORD_ENV = "KAFKALOG_SSL_KEY_PASSWORD"
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -24,8 +24,9 @@ def register(subparsers: Any) -> None:
                "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs --level warning\n"
                "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs --from 10m --follow\n"
                "  kafkalog consume --bootstrap-servers kafka:9092 --topic app-logs -o ndjson | jq .msg")
-    p.add_argument("--bootstrap-servers", "-b", required=True, metavar="HOST:PORT")
-    p.add_argument("--topic", "-t", required=True)
+    add_connection(p, transport_help=(
+        "the Kafka client. auto (default): confluent if installed (pip install 'kafkalog[confluent]'; it reads "
+        "several times faster), else kafka-python; with --consumer-config or -X, kafka-python unless named"))
     p.add_argument("--from", dest="start", default="beginning", metavar="WHERE",
                    help="beginning (default), end, OFFSET (in every partition), -N (N before the end), an ISO "
                         "time (UTC unless it has an offset: 2026-12-02T15:00), or a duration ago: 30s, 10m, 2h, 1d")
@@ -47,69 +48,31 @@ def register(subparsers: Any) -> None:
     out.add_argument("--meta", action="store_true", help="add partition, offset, timestamp and key")
     out.add_argument("--max-records", "-n", type=int, metavar="N", help="stop after writing N records")
     conn = p.add_argument_group("connection")
-    conn.add_argument("--client", choices=("auto", "kafka-python", "confluent"), default="auto",
-                      help="Kafka client. auto (default): confluent if installed (pip install 'kafkalog[confluent]'; "
-                           "it reads several times faster), else kafka-python; with --consumer-config or -X, "
-                           "kafka-python unless named")
     conn.add_argument("--consumer-config", type=Path, metavar="FILE",
                       help="a JSON object of consumer options in the client's own names")
     conn.add_argument("-X", dest="options", action="append", default=[], metavar="KEY=VALUE",
                       help="one consumer option (repeatable; not for secrets: use the file or the environment)")
-    conn.add_argument("--security-protocol", choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
-    conn.add_argument("--sasl-mechanism", choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
-    conn.add_argument("--sasl-username", metavar="NAME", help=f"the password is read from ${PASSWORD_ENV}")
-    conn.add_argument("--ssl-cafile", metavar="FILE")
-    conn.add_argument("--ssl-certfile", metavar="FILE")
-    conn.add_argument("--ssl-keyfile", metavar="FILE", help=f"its password, if any, from ${KEY_PASSWORD_ENV}")
     conn.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                       help="for finding the topic, offsets and commits, and without --follow for records before the "
                            "end (default 30)")
+    add_security(p)
     p.set_defaults(command="consume")
 
 
-def _option_value(text: str) -> Any:
-    try:
-        return json.loads(text)  # numbers and true/false as such; anything else stays text
-    except ValueError:
-        return text
-
-
 def chosen_client(args: argparse.Namespace) -> str:
-    """``--client``, with ``auto`` resolved (see :func:`kafkalog.consume.clients.resolve_client`)."""
+    """``--transport``, with ``auto`` resolved (see :func:`kafkalog.consume.clients.resolve_client`)."""
     from kafkalog.consume.clients import resolve_client
 
-    return resolve_client(args.client, client_options=args.consumer_config is not None or bool(args.options))
+    return resolve_client(args.transport, client_options=args.consumer_config is not None or bool(args.options))
 
 
-def client_config(args: argparse.Namespace, environ: dict[str, str], client: str | None = None) -> dict[str, Any]:
-    """The consumer options: the file, then -X, then the security flags (and the passwords from the env), in
+def client_config(args: argparse.Namespace, environ: Mapping[str, str], client: str | None = None) -> dict[str, Any]:
+    """The consumer options: the file, then -X, then the security flags (passwords from the environment), in
     the names of ``client`` (by default the one the arguments choose)."""
-    from kafkalog.consume.security import security_config
-    from kafkalog.errors import ConfigError
+    from kafkalog.consume.security import consumer_config
 
-    client = client or chosen_client(args)
-    config: dict[str, Any] = {}
-    if args.consumer_config is not None:
-        try:
-            loaded = json.loads(args.consumer_config.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"--consumer-config: cannot read {str(args.consumer_config)!r} as JSON: "
-                              f"{type(exc).__name__}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError("--consumer-config: expected a JSON object of consumer options")
-        config.update(loaded)
-    for item in args.options:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("-X: expected KEY=VALUE (one had no '=' or no key; its text is not shown, it may be "
-                              "a secret)")
-        config[key.strip()] = _option_value(value)
-    config.update(security_config(
-        client, security_protocol=args.security_protocol, sasl_mechanism=args.sasl_mechanism,
-        sasl_username=args.sasl_username, sasl_password=environ.get(PASSWORD_ENV) or None,
-        ssl_cafile=args.ssl_cafile, ssl_certfile=args.ssl_certfile, ssl_keyfile=args.ssl_keyfile,
-        ssl_key_password=environ.get(KEY_PASSWORD_ENV) or None))
-    return config
+    return consumer_config(client or chosen_client(args), config_file=args.consumer_config, items=args.options,
+                           security=security_options(args, environ))
 
 
 def _quiet_closed_stdout() -> None:
@@ -135,14 +98,14 @@ def _fewer_collections() -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, parse_start
+    from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, Unreachable, parse_start
     from kafkalog.consume.pretty import use_color
     from kafkalog.errors import ConfigError
 
     # the client's own log lines are not for the reader of this command's output (errors end the run instead)
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    client = chosen_client(args)
     try:
+        client = chosen_client(args)
         options = ConsumeOptions(
             bootstrap_servers=args.bootstrap_servers, topic=args.topic, start=parse_start(args.start),
             follow=args.follow, group=args.group,
@@ -152,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             max_records=args.max_records, client=client,
             client_config=client_config(args, dict(os.environ), client), timeout=args.timeout)
     except (ConfigError, ConsumeError) as exc:
-        print(f"kafkalog consume: {exc}", file=sys.stderr)
+        print(f"kafkalog consume: {spelled(str(exc))}", file=sys.stderr)
         return 2
 
     session = Session(options, sys.stdout.buffer)
@@ -170,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         previous[sig] = signal.signal(sig, on_signal)
     try:
         result = session.run()
+    except Unreachable as exc:  # kafkalog check's message and exit code
+        print(f"kafkalog consume: {exc}", file=sys.stderr, flush=True)
+        if exc.abandoned:
+            os._exit(exc.exit_code)  # a step left running (a broker that never answers) must not hold up the exit
+        return exc.exit_code
     except ConsumeError as exc:
         print(f"kafkalog consume: {exc}", file=sys.stderr)
         return 1

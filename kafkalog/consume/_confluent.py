@@ -1,4 +1,4 @@
-"""The confluent-kafka reader (``--client confluent``): librdkafka fetches and decodes in C, so it reads faster.
+"""The confluent-kafka reader (``--transport confluent``): librdkafka fetches and decodes in C, so it reads faster.
 
 Manual assignment, as the kafka-python reader: a ``--group`` only remembers positions, it is never joined.
 librdkafka insists on a ``group.id`` even then; without ``--group`` one is set that nothing commits to.
@@ -74,7 +74,8 @@ class ConfluentReader:
         except ConsumeError:
             raise
         except ImportError:
-            raise ConsumeError("--client confluent needs confluent-kafka: pip install 'kafkalog[confluent]'") from None
+            raise ConsumeError("--transport confluent needs confluent-kafka: "
+                               "pip install 'kafkalog[confluent]'") from None
         except Exception as exc:  # KafkaException and friends: each ends the run with its text
             text = self._fatal or scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
             raise ConsumeError(f"{doing}: {text}") from None

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .._secrets import scrub
+from .._suggest import suggest
 from .reader import ConsumeError, Message, ReaderSettings
 
 DEFAULTS: dict[str, Any] = {
@@ -34,7 +35,8 @@ class KafkaPythonReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
         settings.refuse(OWNED)
-        config = {**DEFAULTS, **settings.client_config,
+        bootstrap_ms = min(int(DEFAULTS["bootstrap_timeout_ms"]), max(1000, int(settings.timeout * 1000)))
+        config = {**DEFAULTS, "bootstrap_timeout_ms": bootstrap_ms, **settings.client_config,
                   "bootstrap_servers": settings.bootstrap_servers, "group_id": settings.group,
                   "enable_auto_commit": False, "allow_auto_create_topics": False}
         # kafka-python 3.0.0 refuses any response frame over 1 MB ("Invalid frame length") unless this is raised;
@@ -43,6 +45,10 @@ class KafkaPythonReader:
         with self._errors("connecting to the brokers"):
             from kafka import KafkaConsumer, TopicPartition
 
+            unknown = sorted(set(config) - set(KafkaConsumer.DEFAULT_CONFIG))
+            if unknown:
+                raise ConsumeError(f"consumer config: unknown kafka-python option(s) {unknown}"
+                                   f"{suggest(unknown[0], KafkaConsumer.DEFAULT_CONFIG)}")
             self._tp = TopicPartition
             self._consumer = KafkaConsumer(**config)
         self._partitions: dict[int, Any] = {}

@@ -8,7 +8,7 @@ AUTO = "auto"
 
 
 def resolve_client(name: str, *, client_options: bool) -> str:
-    """The client ``--client`` names. ``auto`` (the command's default) is ``confluent`` when confluent-kafka can
+    """The client ``--transport`` names. ``auto`` (the command's default) is ``confluent`` when confluent-kafka can
     be imported (librdkafka reads several times faster), else ``kafka-python`` (always installed). Consumer
     options (``--consumer-config``, ``-X``) are in one client's own names: under ``auto`` they are read as
     kafka-python's, as they were before ``auto`` existed, so with them ``auto`` is ``kafka-python``."""

@@ -43,7 +43,7 @@ class ConsumeOptions:
         if self.output not in FORMATS:
             raise ConfigError(f"--output: {self.output!r} is not one of {list(FORMATS)}")
         if self.client not in CLIENTS:
-            raise ConfigError(f"--client: {self.client!r} is not one of {list(CLIENTS)}")
+            raise ConfigError(f"--transport: {self.client!r} is not one of {list(CLIENTS)}")
         if self.max_records is not None and self.max_records < 1:
             raise ConfigError(f"--max-records: expected a positive number, got {self.max_records}")
         if self.group is not None and not self.group.strip():

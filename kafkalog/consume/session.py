@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from ._reach import reach
 from .clients import open_reader
 from .options import ConsumeOptions
 from .output import Format, NdjsonFormat, make_format
@@ -63,9 +64,15 @@ class Session:
         self._stopping = True
 
     def run(self) -> SessionResult:
-        """Read until the end (or forever with ``follow``); raises :class:`ConsumeError` if reading fails."""
+        """Read until the end (or forever with ``follow``); raises :class:`ConsumeError` if reading fails, and
+        before that :class:`~kafkalog.consume.Unreachable` (with ``kafkalog check``'s exit code) if the brokers,
+        the login or the topic fail the check's steps."""
         options = self.options
-        reader = self._reader or open_reader(options.client, options.reader_settings())
+        reader = self._reader
+        if reader is None:
+            settings = options.reader_settings()
+            reach(settings, options.client)  # kafkalog check's steps: plain errors within the timeout
+            reader = open_reader(options.client, settings)
         result = SessionResult()
         done: dict[int, int] = {}  # partition -> next offset, flushed
         try:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._suggest import suggest
 from ..config import OPTION_NAMES, check_static_fields
 from ..errors import ConfigError
 
@@ -50,17 +51,20 @@ class TailSettings:
     shipper: Mapping[str, Any] = field(default_factory=dict)
 
 
-def make_input(options: Mapping[str, Any], where: str = "", line_of: Any = None) -> TailInput:
-    """A checked :class:`TailInput` from a mapping; errors say ``where`` and the key's line."""
+def make_input(options: Mapping[str, Any], where: str = "", line_of: Any = None,
+               spell: Callable[[str], str] | None = None) -> TailInput:
+    """A checked :class:`TailInput` from a mapping; errors say ``where`` and the key's line, and name the key as
+    ``spell`` writes it (the command line's flags)."""
 
     def fail(key: str, problem: str) -> TailConfigError:
         line = line_of(key) if line_of is not None else None
         at = f" (line {line})" if line else ""
-        return TailConfigError(f"{where}{key}{at}: {problem}")
+        return TailConfigError(f"{where}{spell(key) if spell else key}{at}: {problem}")
 
     unknown = [k for k in options if k not in INPUT_KEYS]
     if unknown:
-        raise fail(unknown[0], f"unknown key; the keys of an input are {list(INPUT_KEYS)}")
+        raise fail(unknown[0], f"unknown key{suggest(unknown[0], INPUT_KEYS)}; the keys of an input are "
+                               f"{list(INPUT_KEYS)}")
     paths = options.get("paths")
     if isinstance(paths, str):
         paths = [paths]
@@ -163,8 +167,8 @@ def parse_settings(text: str, path: str) -> TailSettings:
     for key in data:
         if key not in TOP_KEYS:
             line = lines.finder(None)(key)
-            raise TailConfigError(f"{path}: {key} (line {line}): unknown key; the top-level keys are "
-                                  f"{list(TOP_KEYS)}")
+            raise TailConfigError(f"{path}: {key} (line {line}): unknown key{suggest(key, TOP_KEYS)}; the "
+                                  f"top-level keys are {list(TOP_KEYS)}")
     raw_inputs = data.get("inputs", [])
     if not isinstance(raw_inputs, list) or not all(isinstance(i, dict) for i in raw_inputs):
         raise TailConfigError(f"{path}: inputs (line {lines.finder(None)('inputs')}): expected [[inputs]] tables")
@@ -175,8 +179,11 @@ def parse_settings(text: str, path: str) -> TailSettings:
         raise TailConfigError(f"{path}: kafkalog: expected a table of shipper options")
     find = lines.finder("kafkalog")
     for key in shipper:
-        if key not in OPTION_NAMES or key in _AGENT_OWNED:
-            allowed = [o for o in OPTION_NAMES if o not in _AGENT_OWNED]
-            raise TailConfigError(f"{path}: kafkalog.{key} (line {find(key)}): unknown or not settable here; "
-                                  f"the options are {allowed}")
+        allowed = [o for o in OPTION_NAMES if o not in _AGENT_OWNED]
+        if key in _AGENT_OWNED:
+            raise TailConfigError(f"{path}: kafkalog.{key} (line {find(key)}): set by the agent, not settable "
+                                  f"here; the options are {allowed}")
+        if key not in OPTION_NAMES:
+            raise TailConfigError(f"{path}: kafkalog.{key} (line {find(key)}): unknown option"
+                                  f"{suggest(key, allowed)}; the options are {allowed}")
     return TailSettings(inputs=inputs, shipper=shipper)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .._client_noise import ClientLog, capture_client_logs, capture_new_threads, release_client_logs
-from .._client_options import OPTION_NAMES, check
+from .._client_options import SECURITY_OPTIONS
 from ..consume.security import security_config
 from ._config import TailConfigError, TailSettings, parse_settings
 
@@ -41,11 +41,8 @@ def parse_url(url: str) -> tuple[str, str]:
 
 def consumer_security(shipper: Mapping[str, Any]) -> dict[str, Any]:
     """kafka-python's names for the security options of a ``[kafkalog]`` table (those the shipper uses)."""
-    o = check({k: v for k, v in shipper.items() if k in OPTION_NAMES}, shipper.get("producer_config") or {})
-    return security_config("kafka-python", security_protocol=o.security_protocol, sasl_mechanism=o.sasl_mechanism,
-                           sasl_username=o.sasl_username, sasl_password=o.sasl_password, ssl_cafile=o.ssl_ca_file,
-                           ssl_certfile=o.ssl_cert_file, ssl_keyfile=o.ssl_key_file,
-                           ssl_key_password=o.ssl_key_password)
+    return security_config("kafka-python", {k: v for k, v in shipper.items() if k in SECURITY_OPTIONS},
+                           shipper.get("producer_config") or {})
 
 
 class KafkaTopicSource:

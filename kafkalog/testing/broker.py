@@ -385,3 +385,9 @@ class LocalKafka:
         for data_dir in data_dirs(self._server_properties()):
             shutil.rmtree(data_dir, ignore_errors=True)
         self._cluster_id = None
+
+
+if __name__ == "__main__":  # ``python -m kafkalog.testing.broker``: the same as ``python -m kafkalog.testing``
+    import runpy
+
+    runpy.run_module("kafkalog.testing", run_name="__main__", alter_sys=True)

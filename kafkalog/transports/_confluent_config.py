@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._client_options import ClientOptions, Setting, origin_of, translate
+from .._client_options import CLIENT_NAMES, ClientOptions, Setting, origin_of, translate
 from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
 from ._confluent_errors import _error_text, _Health
@@ -30,21 +30,7 @@ OWNED_OPTIONS: dict[str, str] = {
     "transactional.id": "log shipping is not transactional",
 }
 
-OPTION_SETTINGS: dict[str, Setting] = {
-    # kafkalog option -> librdkafka's name for it (and the aliases that set the same thing)
-    "security_protocol": Setting("security.protocol"),
-    "sasl_mechanism": Setting("sasl.mechanism", ("sasl.mechanisms",)),
-    "sasl_username": Setting("sasl.username"),
-    "sasl_password": Setting("sasl.password"),
-    "ssl_ca_file": Setting("ssl.ca.location"),
-    "ssl_cert_file": Setting("ssl.certificate.location"),
-    "ssl_key_file": Setting("ssl.key.location"),
-    "ssl_key_password": Setting("ssl.key.password"),
-    "compression": Setting("compression.type", ("compression.codec",)),
-    "acks": Setting("acks", ("request.required.acks",)),
-    "producer_linger": Setting("linger.ms", ("queue.buffering.max.ms",)),
-    "producer_batch_bytes": Setting("batch.size"),
-}
+OPTION_SETTINGS: dict[str, Setting] = CLIENT_NAMES["confluent"]  # kafkalog option -> the client's name
 _CONVERT = {"security_protocol": str.lower}
 
 _CALLBACK_OPTIONS = frozenset({"stats_cb", "throttle_cb", "oauth_cb"})

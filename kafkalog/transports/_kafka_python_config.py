@@ -7,7 +7,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from .._client_options import ClientOptions, Setting, origin_of, translate
+from .._client_options import CLIENT_NAMES, ClientOptions, Setting, origin_of, translate
+from .._suggest import suggest
 from ..errors import ConfigError, ConfigTypeError
 
 KNOWN_OPTIONS = frozenset({
@@ -73,21 +74,7 @@ _TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "metric_reporters": ("a list", (list, tuple)),
     "socket_options": ("a list of (level, option, value) tuples", (list, tuple)),
 }
-OPTION_SETTINGS: dict[str, Setting] = {
-    # kafkalog option -> kafka-python's name for it
-    "security_protocol": Setting("security_protocol"),
-    "sasl_mechanism": Setting("sasl_mechanism"),
-    "sasl_username": Setting("sasl_plain_username"),
-    "sasl_password": Setting("sasl_plain_password"),
-    "ssl_ca_file": Setting("ssl_cafile"),
-    "ssl_cert_file": Setting("ssl_certfile"),
-    "ssl_key_file": Setting("ssl_keyfile"),
-    "ssl_key_password": Setting("ssl_password"),
-    "compression": Setting("compression_type"),
-    "acks": Setting("acks"),
-    "producer_linger": Setting("linger_ms"),
-    "producer_batch_bytes": Setting("batch_size"),
-}
+OPTION_SETTINGS: dict[str, Setting] = CLIENT_NAMES["kafka-python"]  # kafkalog option -> the client's name
 _CONVERT = {"compression": lambda codec: None if codec == "none" else codec}
 CLIENT_DISTRIBUTION = "kafka-python"
 SUPPORTED = (3, 0)
@@ -152,8 +139,8 @@ def validate(producer_config: Mapping[str, Any], options: ClientOptions | None =
             raise ConfigError(f"producer_config: {name!r} cannot be set here ({why})")
     unknown = sorted(set(producer_config) - KNOWN_OPTIONS)
     if unknown:
-        raise ConfigError(
-            f"producer_config: unknown kafka-python option(s) {unknown}; allowed: {sorted(KNOWN_OPTIONS)}")
+        raise ConfigError(f"producer_config: unknown kafka-python option(s) {unknown}"
+                          f"{suggest(unknown[0], KNOWN_OPTIONS)}; allowed: {sorted(KNOWN_OPTIONS)}")
     config, origin = translate(options or ClientOptions(), producer_config, OPTION_SETTINGS, _CONVERT)
     for name, allowed in _CHOICES.items():
         if name in producer_config and config[name] not in allowed:

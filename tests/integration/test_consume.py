@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -295,8 +296,41 @@ def test_bad_options_exit_2_naming_the_option(kafka_bootstrap: str, topic: str) 
                        (["--grep", "("], "--grep"), (["--where", "novalue"], "--where")):
         result = consume(kafka_bootstrap, topic, *args)
         assert result.returncode == 2 and result.stderr.startswith(f"kafkalog consume: {name}:"), result.stderr
-    missing = consume(kafka_bootstrap, f"{topic}-missing", "--timeout", "2")
-    assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def _check(bootstrap: str, topic: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kafkalog", "check", "-b", bootstrap, "-t", topic, "--timeout", "5"],
+                          check=False, capture_output=True, text=True, timeout=90, cwd=ROOT)
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
+def test_a_missing_topic_or_a_closed_port_ends_within_the_timeout_as_check_says(kafka_bootstrap: str, topic: str,
+                                                                               client: str) -> None:
+    """The same plain message and exit code as ``kafkalog check`` (6 topic, 4 connection), within --timeout 5
+    (plus a margin for a busy machine), whichever client reads."""
+    began = time.monotonic()
+    missing = consume(kafka_bootstrap, f"{topic}-missing", "--transport", client, "--timeout", "5")
+    took = time.monotonic() - began
+    assert missing.returncode == 6, missing.stderr
+    assert missing.stderr == f"kafkalog consume: topic: '{topic}-missing' does not exist\n"
+    assert took < 5 + 10, took
+    closed = _closed_port()
+    began = time.monotonic()
+    refused = consume(closed, topic, "--transport", client, "--timeout", "5")
+    took = time.monotonic() - began
+    assert refused.returncode == 4, refused.stderr
+    checked = _check(closed, topic)
+    assert checked.returncode == 4
+    failed = next(line for line in checked.stdout.splitlines() if line.startswith("FAIL connect: "))
+    assert refused.stderr == f"kafkalog consume: connect: {failed.removeprefix('FAIL connect: ')}\n"
+    assert "Connection refused" in refused.stderr and "KafkaException" not in refused.stderr
+    assert took < 5 + 10, took
 
 
 def test_group_commits_nothing_of_a_batch_the_closed_pipe_refused(kafka_bootstrap: str, topic: str) -> None:

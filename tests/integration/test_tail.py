@@ -356,6 +356,21 @@ class TestDiscovery:
         seqs = sorted(int(r.json()["msg"].split()[1]) for r in records)
         assert seqs == list(range(100, 600)), seqs[:10]
 
+    def test_a_path_that_does_not_exist_yet_is_named_then_followed(self, kafka_bootstrap: str, topic: str,
+                                                                    tmp_path: Path) -> None:
+        """`kafkalog tail /no/such/file` warns at start, and ships the file's lines once it appears."""
+        path = tmp_path / "logs" / "app.log"
+        state = tmp_path / "state"
+        proc = start_tail(kafka_bootstrap, topic, state, str(path))
+        wait_until(lambda: "kafkalog tail: following 1 input(s)" in stderr_of(state), 60, "agent never started")
+        assert f"kafkalog tail: warning: {str(path)!r} does not exist yet; it is followed once it appears" \
+            in stderr_of(state)
+        path.parent.mkdir()
+        path.write_text("".join(f"seq {i}\n" for i in range(20)))
+        check = read_seqs(kafka_bootstrap, topic, 20, timeout=60)
+        _finish(proc, state)
+        assert check.each_once, check
+
     def test_thousand_small_files(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
         """1,000 files of 5 lines each with at most 32 held open: every line arrives once, open files bounded."""
         logs = tmp_path / "logs"

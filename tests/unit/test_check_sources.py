@@ -151,7 +151,7 @@ def test_a_step_that_never_returns_fails_at_the_deadline(monkeypatch: pytest.Mon
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["check", "--topic", "t"], "--bootstrap-servers and --topic are required without --config"),
+    (["check", "--topic", "t"], "-b/--bootstrap-servers is required without --config"),
     (["check", "--bootstrap-servers", "h:1", "--topic", "t", "--sasl-password-env", "KAFKALOG_NO_SUCH_VAR"],
      "$KAFKALOG_NO_SUCH_VAR is not set"),
 ])

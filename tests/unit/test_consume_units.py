@@ -310,16 +310,20 @@ def test_security_flags_in_each_clients_names_and_passwords_from_the_environment
     from kafkalog.cli.consume import client_config
 
     (tmp_path / "c.json").write_text('{"ssl_check_hostname": false}')
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
     argv = ["consume", "-b", "b:9", "-t", "t", "--security-protocol", "SASL_SSL", "--sasl-mechanism", "PLAIN",
-            "--sasl-username", "u", "--ssl-cafile", "/ca.pem", "--consumer-config", str(tmp_path / "c.json"),
+            "--sasl-username", "u", "--ssl-cafile", str(ca), "--consumer-config", str(tmp_path / "c.json"),
             "-X", "fetch_max_wait_ms=50"]
     env = {"KAFKALOG_SASL_PASSWORD": "pw"}
     assert client_config(build_parser().parse_args(argv), env) == {
         "ssl_check_hostname": False, "fetch_max_wait_ms": 50, "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "PLAIN", "sasl_plain_username": "u", "sasl_plain_password": "pw", "ssl_cafile": "/ca.pem"}
-    confluent = client_config(build_parser().parse_args([*argv[:-4], "--client", "confluent"]), env)
-    assert confluent == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "u",
-                         "sasl.password": "pw", "ssl.ca.location": "/ca.pem"}
+        "sasl_mechanism": "PLAIN", "sasl_plain_username": "u", "sasl_plain_password": "pw", "ssl_cafile": str(ca)}
+    # --client is the old spelling of --transport, --ssl-cafile of --ssl-ca-file
+    for transport in ("--client", "--transport"):
+        confluent = client_config(build_parser().parse_args([*argv[:-4], transport, "confluent"]), env)
+        assert confluent == {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": "u",
+                             "sasl.password": "pw", "ssl.ca.location": str(ca)}
     with pytest.raises(ConfigError, match="-X: expected KEY=VALUE") as info:
         client_config(build_parser().parse_args([*argv[:5], "-X", "=hunter2"]), {})
     assert "hunter2" not in str(info.value)

@@ -295,3 +295,26 @@ class TestSinkProperty:
                 assert len(value) <= max_bytes
         finally:
             loguru_logger.remove(handler_id)
+
+
+class TestLoguruOptions:
+    def test_serialize_of_logger_add_is_reported_once(self, loguru_logger: Any, make_sink: MakeSink) -> None:
+        """logger.add(sink, serialize=True) does nothing for the sink: one report says so; records still ship."""
+        reports: list[str] = []
+        transport = MemoryTransport()
+        sink = make_sink(transport=transport, on_error=reports.append)
+        loguru_logger.add(sink, serialize=True, catch=False)
+        loguru_logger.info("one")
+        loguru_logger.info("two")
+        assert sink.drain(5)
+        wait_until(lambda: bool(reports))
+        assert [json.loads(v)["msg"] for v in transport.values()] == ["one", "two"]
+        assert len([r for r in reports if "serialize=True) has no effect" in r]) == 1, reports
+
+    def test_plain_logger_add_reports_nothing(self, loguru_logger: Any, make_sink: MakeSink) -> None:
+        reports: list[str] = []
+        sink = make_sink(transport=MemoryTransport(), on_error=reports.append)
+        loguru_logger.add(sink, catch=False)
+        loguru_logger.info("one")
+        assert sink.drain(5)
+        assert reports == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kafkalog.cli.tail import _transport
+from kafkalog.tail import choose_transport as _transport
 
 HAS_CONFLUENT = importlib.util.find_spec("confluent_kafka") is not None
 
