@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from .._intake import Intake
@@ -26,6 +27,7 @@ from ._follow import Follower
 from ._identity import FINGERPRINT_BYTES, FileKey, key_of, same_content, take_fingerprint
 from ._lines import Entry, PlainRead
 from ._offsets import Offset, OffsetStore
+from ._puts import Puts
 
 _RESAVE = 3600.0  # seconds after which unchanged offsets are written again (their ``seen`` time)
 
@@ -44,6 +46,7 @@ class TailAgent:
         self.acked = config.spool_dir is None
         self.intake = Intake(config, acked=self.acked)
         self.acks = Acks(self.intake.worker)
+        self.puts = Puts(config, self.acked)  # small puts: offsets are saved while a full queue drains
         self.inputs: tuple[TailInput, ...] = settings.inputs
         self._loader = settings_loader
         self._watch = watch_file
@@ -293,17 +296,21 @@ class TailAgent:
         records = follower.maker.encode_plain(read, follower.path, now, encode)
         if records is None:
             return self._ship(follower, read.entries())
-        done = self.intake.ship_encoded(records, now, topic)
-        self.lines_shipped += done
-        if done < len(records):
+        lines, start, offset = read.lines, 0, read.start
+        for end in self.puts.cuts(map(len, records), len(records)):
+            done = self.intake.ship_encoded(records[start:end], now, topic)
+            self.lines_shipped += done
             if done:
-                follower.shipped_to(read.start + sum(map(len, read.lines[:done])) + done, read.first + done)
+                offset += sum(map(len, lines[start:start + done])) + done  # after the last line taken
+                follower.shipped_to(offset, read.first + start + done)
                 self.acks.handed(follower)
-            if not self._closing:  # a disk error: read the rest again next round
-                follower.restart_at(follower.offset, follower.line)
-            return False
-        follower.shipped_to(read.end, read.first + len(records))
-        self.acks.handed(follower)
+            if done < end - start:
+                if not self._closing:  # a disk error: read the rest again next round
+                    follower.restart_at(follower.offset, follower.line)
+                return False
+            start = end
+            if start < len(records):
+                self._save_if_due()
         return True
 
     def _truncated(self, follower: Follower) -> None:
@@ -322,12 +329,16 @@ class TailAgent:
         follower.restart_at(0, 1, (0, 1))
 
     def _ship(self, follower: Follower, entries: list[Entry]) -> bool:
-        """Ship the entries of one read as one batch (one spool write); the offset moves past what the spool took.
+        """Ship the entries of one read in puts (:mod:`._puts`); the offset moves past what the queue took.
 
         False when closing or a disk error cut the batch short: what was not taken is read again (at the next
         start, or at the next round: the offset never moves past a line not on disk)."""
         if not entries:
             return True
+        cuts = pairwise([0, *self.puts.cuts((len(entry.text) for entry in entries), len(entries))])
+        return all(self._ship_some(follower, entries[start:end]) for start, end in cuts)  # stops at a False
+
+    def _ship_some(self, follower: Follower, entries: list[Entry]) -> bool:
         self._save_if_due()  # also before a put that waits for room: what was put before stays saved
         now = time.time()
         topic = follower.source.topic

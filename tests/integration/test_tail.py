@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,10 @@ from support import wait_until
 from tail_util import SEQ, Writer, read_seqs, start_tail, started_tail, stderr_of, stop_tail
 
 from kafkalog.spool import DiskSpool
+from kafkalog.tail._agent import TailAgent
+from kafkalog.tail._config import TailInput, TailSettings
+from kafkalog.tail._offsets import Offset
+from kafkalog.tail._run import shipper_config
 from kafkalog.testing import LocalKafka
 
 pytestmark = [pytest.mark.integration]
@@ -35,6 +40,19 @@ def _numbered_file(path: Path, total: int) -> Path:
     with open(path, "w") as f:
         f.writelines(f"2026-12-02 INFO seq {i} {'y' * 60}\n" for i in range(total))
     return path
+
+
+def _saved_line(state: Path) -> int:
+    """The line the offsets file says reading goes on from in its first file (1: nothing saved yet)."""
+    with contextlib.suppress(FileNotFoundError, IndexError):
+        return int(json.loads((state / "offsets.json").read_text())["files"][0]["line"])
+    return 1
+
+
+def _wait_mid_file(bootstrap: str, topic: str, state: Path) -> None:
+    """Before a SIGKILL: 5,000 records in the topic and an offset saved past the file's start."""
+    wait_until(lambda: count_records(bootstrap, topic) >= 5_000 and _saved_line(state) > 1, 120,
+               "never 5,000 records in the topic with an offset saved past line 1")
 
 
 def _finish(proc: object, state: Path) -> None:
@@ -138,11 +156,10 @@ class TestRestarts:
         small.write_text(f"[kafkalog]\nspool_segment_bytes = {1024 * 1024}\n")
         spool_args = ("--spool", "--config", str(small), "--spool-max-bytes", str(2 * 1024 * 1024))
         proc = start_tail(kafka_bootstrap, topic, state, *spool_args, str(log))
-        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
+        _wait_mid_file(kafka_bootstrap, topic, state)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         saved = json.loads((state / "offsets.json").read_text())["files"][0]
-        assert 0 < saved["line"] - 1 < total, saved  # killed mid-file
         with DiskSpool(state / "spool") as spool:  # the oldest record not acknowledged when it was killed
             batch = spool.read(1)
             assert batch is not None
@@ -174,12 +191,11 @@ class TestRestarts:
         small = tmp_path / "small-queue.toml"
         small.write_text("[kafkalog]\nbatch_max_records = 50\nqueue_max_records = 1000\n")
         proc = start_tail(kafka_bootstrap, topic, state, "--transport", transport, "--config", str(small), str(log))
-        wait_until(lambda: count_records(kafka_bootstrap, topic) >= 5_000, 120, "nothing shipped")
+        _wait_mid_file(kafka_bootstrap, topic, state)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         in_topic = count_records(kafka_bootstrap, topic)
         saved = json.loads((state / "offsets.json").read_text())["files"][0]
-        assert 0 < saved["line"] - 1 < total, saved  # killed mid-file
         assert saved["line"] - 1 <= in_topic, (saved, in_topic)  # never ahead of the acknowledgements
         proc = start_tail(kafka_bootstrap, topic, state, "--transport", transport, "--config", str(small), str(log))
         # the offset reaches the end only once the broker has every line: then read to the topic's end
@@ -190,6 +206,39 @@ class TestRestarts:
         assert not check.lost, check.summary()
         resumed_at = saved["line"] - 1  # seq of the first line after the saved offset
         assert all(seq >= resumed_at for seq in check.duplicates), (sorted(check.duplicates)[:10], resumed_at)
+
+    def test_offsets_saved_while_a_read_larger_than_the_queue_ships(self, kafka_bootstrap: str, topic: str,
+                                                                    tmp_path: Path) -> None:
+        """One read of 2,000 lines, a queue of 400 records: the offset is saved as the broker acknowledges (every
+        save at most what is settled at that moment), not only once the whole read is. (A read put whole waits
+        for the queue to drain, and nothing is saved meanwhile: a SIGKILL then repeats all of it.) Saving at
+        every chance (``save_interval=0``) makes this independent of the machine's speed."""
+        log, state, total = _numbered_file(tmp_path / "big.log", 2_000), tmp_path / "state", 2_000
+        config = shipper_config(bootstrap_servers=kafka_bootstrap, topic=topic, state_dir=str(state), options={
+            "transport": "kafka-python", "queue_max_records": 400, "batch_max_records": 50,
+            "on_error": lambda text: None})
+        agent = TailAgent(TailSettings(inputs=(TailInput(paths=(str(log),)),)), config, str(state),
+                          chunk_bytes=1024 * 1024, save_interval=0.0)
+        saves: list[tuple[int, int]] = []  # (line saved, records settled by then)
+        real_save = agent.store.save
+
+        def save(offsets: list[Offset]) -> None:
+            saves.append((offsets[0].line if offsets else 1, agent.intake.worker.acked_through() or 0))
+            real_save(offsets)
+
+        agent.store.save = save  # type: ignore[method-assign]
+        runner = threading.Thread(target=agent.run, daemon=True)
+        runner.start()
+        try:
+            wait_until(lambda: saves and saves[-1][0] == total + 1, 120, "the offset never got to the end")
+        finally:
+            agent.stop()
+            runner.join(30)
+            agent.close(10)
+        assert all(line - 1 <= settled for line, settled in saves), saves  # never past the acknowledgements
+        assert any(1 < line <= total for line, _ in saves), saves  # saved while the read shipped
+        check = read_seqs(kafka_bootstrap, topic, total)
+        assert check.each_once, check.summary()
 
     def test_sigterm_saves_offsets_and_restart_repeats_nothing(self, kafka_bootstrap: str, topic: str,
                                                                tmp_path: Path) -> None:
