@@ -13,6 +13,7 @@ from .errors import ConfigError, ConfigTypeError, DeliveryError, KafkaLogError, 
 from .formatter import KafkaJsonFormatter
 from .handler import KafkaHandler
 from .loguru_sink import KafkaSink, not_from_kafka_client
+from .redact import Redact
 from .structlog_processor import KafkaProcessor
 from .typing import Message, Transport
 
@@ -29,6 +30,7 @@ __all__ = [
     "KafkaSink",
     "Message",
     "MissingDependencyError",
+    "Redact",
     "Stats",
     "Transport",
     "__version__",

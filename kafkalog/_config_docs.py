@@ -177,6 +177,13 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
                    "header whose template has no value in a record is left out of that record. `None` sends no "
                    "headers and costs nothing.",
     }),
+    Section("Safety valves", "Applied in the application's process, before a record is encoded, queued or spooled. "
+            "See [safety valves](safety.md).", {
+        "redact": 'Remove secrets and personal data from every record: a preset name (`"secrets"`, `"pii"`), a '
+                  'list of them, a mapping with `presets`, `keys` and `patterns` (name -> regex), or '
+                  '`kafkalog.Redact(...)`. `None` redacts nothing and costs nothing. See '
+                  '[redaction](safety.md#redaction).',
+    }),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "
                     "`sys.stderr`. See [operations](operations.md#error-reporting).",

@@ -6,6 +6,7 @@ behind it does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ class Intake:
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
+        self.redactor = config.redactor
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -61,7 +63,7 @@ class Intake:
         or headers taken from it, a topic known without it. Then :meth:`ship_many` takes it encoded."""
         config = self.config
         return self.to_schema is None and config.key_for is None and config.headers_for is None \
-            and bool(topic or config.fixed_topic)
+            and self.redactor is None and bool(topic or config.fixed_topic)
 
     def ship_many(self, events: Sequence[Event | bytes], created: float, topic: str | None = None) -> int:
         """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
@@ -108,6 +110,8 @@ class Intake:
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
+        if self.redactor is not None:  # before anything is encoded, queued or spooled
+            event = self.redactor.safe_text(event) if isinstance(event, str) else self.redactor.safe_event(event)
         if isinstance(event, str):
             routing: Event = {}
             data = event.encode("utf-8", "backslashreplace")
@@ -150,7 +154,11 @@ class Intake:
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:
-        return self.worker.stats()
+        stats = self.worker.stats()
+        redactor = self.redactor
+        if redactor is not None:
+            stats = dataclasses.replace(stats, redacted=redactor.redacted, redact_errors=redactor.failed)
+        return stats
 
     def describe(self) -> str:
         topic = self.config.fixed_topic or "<per-record topic>"

@@ -59,6 +59,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--spool-max-bytes", type=int, default=None,
                    help="with --spool: disk spool bound; when full, reading pauses (default: 1 GiB)")
     p.add_argument("--fsync", action="store_true", help="with --spool: fsync each spool write")
+    p.add_argument("--redact", action="append", default=[], metavar="PRESET", choices=("secrets", "pii"),
+                   help="remove secrets or personal data from every record before it is spooled or sent "
+                        "(repeatable; see docs/safety.md); the [kafkalog] table's redact= does the same")
     p.add_argument("--transport", choices=("auto", "kafka-python", "confluent"), default="auto",
                    help="Kafka client to ship with. auto (default): the config's [kafkalog] transport if set, else "
                         "confluent when installed (pip install 'kafkalog[confluent]'; several times faster), else "
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("nothing to follow: give PATH_OR_GLOB arguments, --config or --config-source")
         shipper: dict[str, Any] = {"close_timeout": args.close_timeout, **settings.shipper}
         shipper["transport"] = _transport(args.transport, shipper)
+        if args.redact:
+            shipper["redact"] = sorted(set(args.redact))
         spool_options = [name for name in ("spool_max_bytes", "spool_segment_bytes", "spool_fsync")
                          if name in settings.shipper]
         if args.spool:
