@@ -162,7 +162,8 @@ class Redactor:
         if search(text) is None:
             return text
         assert self._sub is not None
-        return self._sub(self._replace, text)
+        redacted = self._sub(self._replace, text)
+        return text if redacted == text else redacted  # matches a check turned down (not a card): no change
 
     def _value(self, value: Any, depth: int) -> Any:
         if isinstance(value, str):
