@@ -10,6 +10,7 @@ from ._worker import CloseReport
 from .config import KafkaLogConfig
 from .context import bind, bound, clear_context, get_context, unbind
 from .errors import ConfigError, ConfigTypeError, DeliveryError, KafkaLogError, MissingDependencyError
+from .flood import RateLimit
 from .formatter import KafkaJsonFormatter
 from .handler import KafkaHandler
 from .loguru_sink import KafkaSink, not_from_kafka_client
@@ -30,6 +31,7 @@ __all__ = [
     "KafkaSink",
     "Message",
     "MissingDependencyError",
+    "RateLimit",
     "Redact",
     "Stats",
     "Transport",

@@ -183,6 +183,11 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
                   'list of them, a mapping with `presets`, `keys` and `patterns` (name -> regex), or '
                   '`kafkalog.Redact(...)`. `None` redacts nothing and costs nothing. See '
                   '[redaction](safety.md#redaction).',
+        "rate_limit": 'Flood control: `kafkalog.RateLimit(records=100, interval=10.0)` (or a mapping of its '
+                      'options) ships at most `records` records per `interval` seconds for each logging call site '
+                      'and level, and summarises the rest in one record per interval. ERROR and above are never held '
+                      'back unless `errors=True`. `None` (the default) costs nothing. See '
+                      '[flood control](safety.md#flood-control).',
     }),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "

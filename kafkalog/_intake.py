@@ -18,6 +18,7 @@ from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
 from .errors import Reason
+from .flood import Flood
 from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
 
@@ -42,6 +43,8 @@ class Intake:
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
         self.redactor = config.redactor
+        limit = config.rate_limiter
+        self.flood = Flood(limit, self.ship) if limit else None
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -151,13 +154,17 @@ class Intake:
         return self.worker.flush(timeout)
 
     def close(self, timeout: float | None) -> CloseReport:
+        if self.flood is not None:  # what was held back is summarised now, before the queue drains
+            self.flood.sweep(everything=True)
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:
         stats = self.worker.stats()
-        redactor = self.redactor
+        redactor, flood = self.redactor, self.flood
         if redactor is not None:
             stats = dataclasses.replace(stats, redacted=redactor.redacted, redact_errors=redactor.failed)
+        if flood is not None:
+            stats = dataclasses.replace(stats, suppressed=flood.suppressed, rate_limit_overflow=flood.overflow)
         return stats
 
     def describe(self) -> str:

@@ -45,6 +45,7 @@ class Stats:
     redacted: int = 0
     redact_errors: int = 0
     suppressed: int = 0
+    rate_limit_overflow: int = 0
 
     @property
     def dropped_total(self) -> int:

@@ -19,6 +19,7 @@ from ._records import RESERVED_KEYS
 from ._route import Headers, compile_headers, compile_key, compile_topic
 from ._secrets import MASK, masked, scrub, secret_values
 from .errors import ConfigError, ConfigTypeError
+from .flood import RateLimit, rate_limit_for
 from .redact import Redact, Redactor, redactor_for
 from .transports._registry import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
@@ -110,6 +111,7 @@ class KafkaLogConfig:
     headers: Mapping[str, str | bytes] | Sequence[str] | None = None
     # safety valves in the process (docs/safety.md)
     redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None
+    rate_limit: RateLimit | Mapping[str, Any] | None = None
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -138,6 +140,7 @@ class KafkaLogConfig:
     overflow_policy: OverflowPolicy = field(init=False)
     secrets: tuple[str, ...] = field(init=False)
     redactor: Redactor | None = field(init=False)
+    rate_limiter: RateLimit | None = field(init=False)
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -158,6 +161,7 @@ class KafkaLogConfig:
         self._check_spool()
         self._check_context()
         setter(self, "redactor", redactor_for(self.redact))
+        setter(self, "rate_limiter", rate_limit_for(self.rate_limit))
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):

@@ -44,6 +44,8 @@ class KafkaHandler(logging.Handler):
         self._default_formatter = KafkaJsonFormatter(builder=self._intake.builder)
         self.setFormatter(self._default_formatter)
         self._warned_formatter = False
+        if self._intake.flood is not None:
+            self._intake.flood.build = self._intake.builder.from_logging
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -66,6 +68,10 @@ class KafkaHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            flood = self._intake.flood
+            if flood is not None and not flood.allow(record.name, record.levelno, (record.pathname, record.lineno),
+                                                     record, record.created):
+                return
             formatter = self.formatter
             if formatter is self._default_formatter or formatter is None:
                 event: Any = self._intake.builder.from_logging(record)

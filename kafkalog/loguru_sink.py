@@ -28,6 +28,8 @@ class KafkaSink:
                  **options: Any) -> None:
         self._intake = Intake(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         self.close_report: CloseReport | None = None
+        if self._intake.flood is not None:
+            self._intake.flood.build = self._intake.builder.from_loguru
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -39,6 +41,11 @@ class KafkaSink:
         try:
             record = message.record
             if is_client_logger(str(record["name"] or "")) or intake.own_thread():
+                return
+            flood = intake.flood
+            if flood is not None and not flood.allow(str(record["name"]), record["level"].no,
+                                                     (record["file"].path, record["line"]), record,
+                                                     record["time"].timestamp()):
                 return
             intake.ship(intake.builder.from_loguru(record), record["time"].timestamp(), record["level"].no)
         except Exception as exc:

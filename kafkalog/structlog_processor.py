@@ -58,6 +58,8 @@ class KafkaProcessor:
             self._drop_event = DropEvent
         self._intake = Intake(KafkaLogConfig.from_options(bootstrap_servers, topic, config, options))
         self.close_report: CloseReport | None = None
+        if self._intake.flood is not None:
+            self._intake.flood.build = lambda item: self._intake.builder.from_structlog(*item)
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -71,11 +73,19 @@ class KafkaProcessor:
             if (levelno is None or levelno >= self.level) and not intake.own_thread():
                 created = time.time()
                 name = getattr(logger, "name", None)
+                flood = intake.flood
+                if flood is not None and not flood.allow(
+                        str(event_dict.get("logger", name)), levelno or 0, str(event_dict.get("event")),
+                        (method_name, event_dict, name if isinstance(name, str) else None, created), created):
+                    return self._passed_on(event_dict)
                 intake.ship(intake.builder.from_structlog(method_name, event_dict, created,
                                                           name if isinstance(name, str) else None), created,
                             levelno or 0)  # the level picks the ``overflow`` policy, as for the handler
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a structlog event: {exc!r}")
+        return self._passed_on(event_dict)
+
+    def _passed_on(self, event_dict: MutableMapping[str, Any]) -> Any:
         if self._drop_event is not None:
             raise self._drop_event
         return event_dict
