@@ -114,7 +114,7 @@ class Intake:
         limit = config.max_message_bytes
         data: bytes | None
         if self.redactor is not None:  # before anything is encoded, queued or spooled
-            event = self.redactor.safe_text(event) if isinstance(event, str) else self.redactor.safe_event(event)
+            event = self.redactor.safe_text(event) if isinstance(event, str) else self.redactor.event(event)
         if isinstance(event, str):
             routing: Event = {}
             data = event.encode("utf-8", "backslashreplace")

@@ -28,6 +28,9 @@ ERROR_REPLACEMENT = "[redacted:error]"
 _DIGITS = re.compile(r"\d{4}").search
 _MAX_DEPTH = 24
 _KEY_CACHE_MAX = 4096
+_BASE_KEYS = 12
+"""Every event the record builders make has 12 keys of the contract (type ... line): with no more keys, the
+quick subset test tells that it has no other."""
 _CONTRACT_KEYS = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid",
                             "thread", "file", "line", "exception", "truncated", "trace_id", "span_id"})
 
@@ -187,9 +190,19 @@ class Redactor:
 
     def _dict(self, mapping: dict[Any, Any], depth: int, in_place: bool) -> dict[Any, Any]:
         out: dict[Any, Any] | None = None
+        cache, shortest, text = self._key_cache, self._min_length, self.text
         for key, value in mapping.items():
-            if isinstance(key, str) and self._secret_key(key):
+            secret = cache.get(key)
+            if secret is None:
+                secret = isinstance(key, str) and self._secret_key(key)
+            if secret:
                 new: Any = KEY_REPLACEMENT
+            elif type(value) is str:  # the common case first, without a call when too short to match
+                if len(value) < shortest:
+                    continue
+                new = text(value)
+            elif value is None or isinstance(value, (int, float)):
+                continue
             else:
                 try:
                     new = self._value(value, depth)
@@ -204,45 +217,43 @@ class Redactor:
 
     def event(self, event: Event) -> Event:
         """Redact ``event`` (a dict the caller owns: changed in place; nested containers are copied, never
-        changed, as they may be the application's own objects)."""
-        changed = False
-        for key in event.keys() - _CONTRACT_KEYS:  # static fields, keys a formatter hook added
-            if isinstance(key, str) and self._secret_key(key):
-                event[key] = KEY_REPLACEMENT
-                changed = True
-        msg = event.get("msg")
-        if isinstance(msg, str):
-            new_msg = self.text(msg)
-            if new_msg is not msg:
-                event["msg"] = new_msg
-                changed = True
-        fields = event.get("fields")
-        if isinstance(fields, dict) and fields:
-            new_fields = self._dict(fields, 0, False)
-            if new_fields is not fields:
-                event["fields"] = new_fields
-                changed = True
-        exception = event.get("exception")
-        if isinstance(exception, dict):
-            new_exception = self._dict(exception, 0, False)
-            if new_exception is not exception:
-                event["exception"] = new_exception
-                changed = True
-        if changed:
-            self._count_redacted()
-        return event
-
-    def safe_event(self, event: Event) -> Event:
-        """:meth:`event`, never raising: if it fails, the message, fields and exception go (replaced and
-        counted), and the record is still shipped."""
+        changed, as they may be the application's own objects). Never raises: if redaction fails, the message,
+        fields and exception are replaced (and counted), and the record is still shipped."""
         try:
-            return self.event(event)
+            changed = False
+            keys = event.keys()
+            if len(keys) != _BASE_KEYS or not keys <= _CONTRACT_KEYS:  # static fields, a formatter hook's keys
+                for key in keys - _CONTRACT_KEYS:
+                    if isinstance(key, str) and self._secret_key(key):
+                        event[key] = KEY_REPLACEMENT
+                        changed = True
+            msg = event.get("msg")
+            if type(msg) is str and len(msg) >= self._min_length:
+                new_msg = self.text(msg)
+                if new_msg is not msg:
+                    event["msg"] = new_msg
+                    changed = True
+            fields = event.get("fields")
+            if fields and isinstance(fields, dict):
+                new_fields = self._dict(fields, 0, False)
+                if new_fields is not fields:
+                    event["fields"] = new_fields
+                    changed = True
+            exception = event.get("exception")
+            if exception and isinstance(exception, dict):
+                new_exception = self._dict(exception, 0, False)
+                if new_exception is not exception:
+                    event["exception"] = new_exception
+                    changed = True
         except Exception:
             self._count_failure()
             for key in ("msg", "fields", "exception"):
                 if key in event:
                     event[key] = ERROR_REPLACEMENT
             return event
+        if changed:
+            self._count_redacted()
+        return event
 
     def safe_text(self, text: str) -> str:
         """:meth:`text` for a whole record's text (a custom formatter's), never raising."""
