@@ -188,6 +188,10 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
                       'and level, and summarises the rest in one record per interval. ERROR and above are never held '
                       'back unless `errors=True`. `None` (the default) costs nothing. See '
                       '[flood control](safety.md#flood-control).',
+        "levels_from": 'Follow one key of a compacted topic, `"kafka://TOPIC/KEY"`, and apply the logger levels it '
+                       'holds (written by `kafkalog levels set`) to stdlib loggers, within seconds, in every process '
+                       'that follows it. `None` (the default) follows nothing. See '
+                       '[levels at run time](safety.md#levels-at-run-time).',
     }),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "

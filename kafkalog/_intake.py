@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from itertools import repeat
 
 from ._encode import dumps, encode_event
+from ._levels import follow_levels
 from ._records import RecordBuilder
 from ._stats import Stats
 from ._worker import CloseReport, Worker
@@ -45,6 +46,7 @@ class Intake:
         self.redactor = config.redactor
         limit = config.rate_limiter
         self.flood = Flood(limit, self.ship) if limit else None
+        self.levels = follow_levels(config, self.report) if config.levels_from else None
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -156,6 +158,8 @@ class Intake:
     def close(self, timeout: float | None) -> CloseReport:
         if self.flood is not None:  # what was held back is summarised now, before the queue drains
             self.flood.sweep(everything=True)
+        if self.levels is not None:
+            self.levels.stop()
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:

@@ -14,6 +14,7 @@ from ._client_options import OPTION_NAMES as CLIENT_OPTION_NAMES
 from ._client_options import SECRET_OPTIONS, ClientOptions
 from ._client_options import check as check_client_options
 from ._encode import dumps
+from ._levels import parse_source
 from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
 from ._route import Headers, compile_headers, compile_key, compile_topic
@@ -112,6 +113,7 @@ class KafkaLogConfig:
     # safety valves in the process (docs/safety.md)
     redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None
     rate_limit: RateLimit | Mapping[str, Any] | None = None
+    levels_from: str | None = None
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -162,6 +164,8 @@ class KafkaLogConfig:
         self._check_context()
         setter(self, "redactor", redactor_for(self.redact))
         setter(self, "rate_limiter", rate_limit_for(self.rate_limit))
+        if self.levels_from is not None:
+            parse_source(self.levels_from)
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):
