@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, Reason
 
 _TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _POLL_MS = 500
@@ -103,7 +103,7 @@ class LevelFollower:
     def _once(self, what: str, text: str) -> None:
         if what not in self._reported:
             self._reported.add(what)
-            self._report("levels", f"levels_from {self.url}: {text}")
+            self._report(Reason.LEVELS, f"levels_from {self.url}: {text}")
 
     def _open(self) -> Any:
         from kafka import KafkaConsumer, TopicPartition
