@@ -8,7 +8,7 @@ from kafka_util import read_records
 from loguru import logger
 from support import isolated_logger
 
-from kafkalog import KafkaHandler, KafkaSink, RateLimit
+from kafkalog import KafkaHandler, KafkaProcessor, KafkaSink, RateLimit
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +79,21 @@ def test_loguru_flood_with_per_logger_override(kafka_bootstrap: str, topic: str)
     expected = 2 * PER_WINDOW + 2
     assert sink.stats().delivered == expected, sink.stats()
     _account([r.json() for r in read_records(kafka_bootstrap, topic, expected, timeout=60)], logged)
+
+
+def test_structlog_flood(kafka_bootstrap: str, topic: str) -> None:
+    """The structlog processor: the key is the event text; held back events still pass on down the chain."""
+    structlog = pytest.importorskip("structlog")
+    clock = Clock()
+    processor = KafkaProcessor(kafka_bootstrap, topic, rate_limit=RateLimit(records=PER_WINDOW, interval=10,
+                                                                            clock=clock))
+    log = structlog.wrap_logger(structlog.ReturnLogger(), processors=[processor])
+    logged = 2_000
+    passed_on = sum(1 for seq in range(logged) if log.warning("item failed", seq=seq) is not None)
+    assert passed_on == logged
+    processor.close(30)
+    expected = PER_WINDOW + 1
+    events = [r.json() for r in read_records(kafka_bootstrap, topic, expected, timeout=60)]
+    summaries = [e for e in events if e["action"] == "suppressed"]
+    assert len(events) == expected and len(summaries) == 1
+    assert summaries[0]["fields"]["suppressed"]["count"] + PER_WINDOW == logged
