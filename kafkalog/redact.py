@@ -25,6 +25,7 @@ __all__ = ["PRESET_NAMES", "Redact", "Redactor", "redactor_for"]
 PRESET_NAMES: tuple[str, ...] = tuple(PRESETS)
 KEY_REPLACEMENT = "[redacted:key]"
 ERROR_REPLACEMENT = "[redacted:error]"
+_NOTHING = object()
 _DIGITS = re.compile(r"\d{4}").search
 _MAX_DEPTH = 24
 _KEY_CACHE_MAX = 4096
@@ -125,6 +126,7 @@ class Redactor:
         unique = sorted(set(words))
         self._key_re = re.compile("(?:^|_)(?:" + "|".join(map(re.escape, unique)) + ")$") if unique else None
         self._key_cache: dict[str, bool] = {}
+        self._clean_top: dict[str, Any] = {}  # top-level key -> the value object last found clean
         self._rules: dict[str, tuple[str, Check | None, str | None]] = {}
         parts = []
         for index, (name, regex, check) in enumerate(patterns):
@@ -223,10 +225,19 @@ class Redactor:
             changed = False
             keys = event.keys()
             if len(keys) != _BASE_KEYS or not keys <= _CONTRACT_KEYS:  # static fields, a formatter hook's keys
+                clean = self._clean_top
                 for key in keys - _CONTRACT_KEYS:
+                    value = event[key]
                     if isinstance(key, str) and self._secret_key(key):
                         event[key] = KEY_REPLACEMENT
                         changed = True
+                    elif clean.get(key, _NOTHING) is not value:  # a static field's value is the same object
+                        new_value = self._value(value, 0)
+                        if new_value is not value:
+                            event[key] = new_value
+                            changed = True
+                        elif len(clean) < _KEY_CACHE_MAX:
+                            clean[key] = value
             msg = event.get("msg")
             if type(msg) is str and len(msg) >= self._min_length:
                 new_msg = self.text(msg)

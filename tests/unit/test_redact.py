@@ -65,3 +65,17 @@ def test_keys_any_depth_copy_on_write() -> None:
 def test_refused(value: object, problem: str) -> None:
     with pytest.raises(ConfigError, match=f"redact: .*{problem}"):
         redactor_for(value)
+
+
+def test_top_level_values_searched_and_static_ones_once() -> None:
+    redactor = redactor_for("secrets")
+    assert redactor is not None
+    static = "https://svc:pw0rd@db.example"
+    for _ in range(2):
+        event = {"msg": "m", "fields": {}, "dsn": static, "note": "Bearer abcdefgh12345678"}
+        out = redactor.event(event)
+        assert out["dsn"] == "https://svc:[redacted:url_password]@db.example"
+        assert out["note"] == "Bearer [redacted:bearer]"
+    clean = {"msg": "m", "fields": {}, "service": "billing"}
+    assert redactor.event(clean)["service"] == "billing"
+    assert redactor._clean_top["service"] is clean["service"]
