@@ -70,7 +70,8 @@ SECRET_NEEDLES: tuple[str, ...] = ("-----", "bearer", "basic", "token", "eyj", "
                                    "aiza", "k_", "://", "pass", "pwd", "secret", "key")
 PII_NEEDLES: tuple[str, ...] = ("@",)
 """A string is searched with a preset's patterns only if, lower-cased, it contains one of its needles (or, for
-``pii``, a run of 4 digits): every pattern of the preset needs one, and a ``in`` test costs far less than a search."""
+``pii``, a run of 4 digits): every pattern of the preset needs one, and one search for all the needles costs far
+less than the patterns' search."""
 
 PRESETS: dict[str, tuple[tuple[str, ...], tuple[Pattern, ...], tuple[str, ...], bool]] = {
     "secrets": (SECRET_KEY_WORDS, SECRET_PATTERNS, SECRET_NEEDLES, False),
