@@ -83,6 +83,13 @@ def test_set_reaches_three_processes_expires_and_garbage_is_ignored(kafka_bootst
 
         assert _cli("set", "billing.api=DEBUG", *where).returncode == 0
         _wait_all(tmp_path, "DEBUG", 30)
+        # a process started now reads the current value
+        procs.append(python_script(FOLLOWER.format(out=str(tmp_path), name="late", bootstrap=kafka_bootstrap,
+                                                   log_topic=log_topic, topic=topic, key=KEY, fork=False)))
+        deadline = time.monotonic() + 60
+        while not ((tmp_path / "late").exists() and (tmp_path / "late").read_text() == "DEBUG"):
+            assert time.monotonic() < deadline, "a process started later did not pick up the current value"
+            time.sleep(0.05)
         publish(kafka_bootstrap, topic, KEY, b"garbage{")
         publish(kafka_bootstrap, topic, KEY, b"garbage{")
         deadline = time.monotonic() + 30
