@@ -10,9 +10,11 @@ from ._worker import CloseReport
 from .config import KafkaLogConfig
 from .context import bind, bound, clear_context, get_context, unbind
 from .errors import ConfigError, ConfigTypeError, DeliveryError, KafkaLogError, MissingDependencyError
+from .flood import RateLimit
 from .formatter import KafkaJsonFormatter
 from .handler import KafkaHandler
 from .loguru_sink import KafkaSink, not_from_kafka_client
+from .redact import Redact
 from .structlog_processor import KafkaProcessor
 from .typing import Message, Transport
 
@@ -29,6 +31,8 @@ __all__ = [
     "KafkaSink",
     "Message",
     "MissingDependencyError",
+    "RateLimit",
+    "Redact",
     "Stats",
     "Transport",
     "__version__",

@@ -177,6 +177,22 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
                    "header whose template has no value in a record is left out of that record. `None` sends no "
                    "headers and costs nothing.",
     }),
+    Section("Safety valves", "Applied in the application's process, before a record is encoded, queued or spooled. "
+            "See [safety valves](safety.md).", {
+        "redact": 'Remove secrets and personal data from every record: a preset name (`"secrets"`, `"pii"`), a '
+                  'list of them, a mapping with `presets`, `keys` and `patterns` (name -> regex), or '
+                  '`kafkalog.Redact(...)`. `None` redacts nothing and costs nothing. See '
+                  '[redaction](safety.md#redaction).',
+        "rate_limit": 'Flood control: `kafkalog.RateLimit(records=100, interval=10.0)` (or a mapping of its '
+                      'options) ships at most `records` records per `interval` seconds for each logging call site '
+                      'and level, and summarises the rest in one record per interval. ERROR and above are never held '
+                      'back unless `errors=True`. `None` (the default) costs nothing. See '
+                      '[flood control](safety.md#flood-control).',
+        "levels_from": 'Follow one key of a compacted topic, `"kafka://TOPIC/KEY"`, and apply the logger levels it '
+                       'holds (written by `kafkalog levels set`) to stdlib loggers, within seconds, in every process '
+                       'that follows it. `None` (the default) follows nothing. See '
+                       '[levels at run time](safety.md#levels-at-run-time).',
+    }),
     Section("Errors and process lifecycle", "", {
         "on_error": "Receives kafkalog's error reports: a callable taking one `str`. `None` writes them to "
                     "`sys.stderr`. See [operations](operations.md#error-reporting).",

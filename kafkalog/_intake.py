@@ -6,17 +6,20 @@ behind it does.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Sequence
 from itertools import repeat
 
 from ._encode import dumps, encode_event
+from ._levels import follow_levels
 from ._records import RecordBuilder
 from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
 from .errors import Reason
+from .flood import Flood
 from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
 
@@ -40,6 +43,10 @@ class Intake:
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
+        self.redactor = config.redactor
+        limit = config.rate_limiter
+        self.flood = Flood(limit, self.ship) if limit else None
+        self.levels = follow_levels(config, self.report) if config.levels_from else None
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -61,7 +68,7 @@ class Intake:
         or headers taken from it, a topic known without it. Then :meth:`ship_many` takes it encoded."""
         config = self.config
         return self.to_schema is None and config.key_for is None and config.headers_for is None \
-            and bool(topic or config.fixed_topic)
+            and self.redactor is None and bool(topic or config.fixed_topic)
 
     def ship_many(self, events: Sequence[Event | bytes], created: float, topic: str | None = None) -> int:
         """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
@@ -108,6 +115,8 @@ class Intake:
         config = self.config
         limit = config.max_message_bytes
         data: bytes | None
+        if self.redactor is not None:  # before anything is encoded, queued or spooled
+            event = self.redactor.safe_text(event) if isinstance(event, str) else self.redactor.event(event)
         if isinstance(event, str):
             routing: Event = {}
             data = event.encode("utf-8", "backslashreplace")
@@ -147,10 +156,20 @@ class Intake:
         return self.worker.flush(timeout)
 
     def close(self, timeout: float | None) -> CloseReport:
+        if self.flood is not None:  # what was held back is summarised now, before the queue drains
+            self.flood.sweep(everything=True)
+        if self.levels is not None:
+            self.levels.stop()
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:
-        return self.worker.stats()
+        stats = self.worker.stats()
+        redactor, flood = self.redactor, self.flood
+        if redactor is not None:
+            stats = dataclasses.replace(stats, redacted=redactor.redacted, redact_errors=redactor.failed)
+        if flood is not None:
+            stats = dataclasses.replace(stats, suppressed=flood.suppressed, rate_limit_overflow=flood.overflow)
+        return stats
 
     def describe(self) -> str:
         topic = self.config.fixed_topic or "<per-record topic>"

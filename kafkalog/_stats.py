@@ -41,6 +41,11 @@ class Stats:
     spool_pending: int = 0
     pending_since: float = 0.0
     last_drop_at: float | None = None
+    # safety valves (docs/safety.md): records redacted, values redaction could not read, records held back
+    redacted: int = 0
+    redact_errors: int = 0
+    suppressed: int = 0
+    rate_limit_overflow: int = 0
 
     @property
     def dropped_total(self) -> int:

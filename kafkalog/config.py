@@ -14,12 +14,15 @@ from ._client_options import OPTION_NAMES as CLIENT_OPTION_NAMES
 from ._client_options import SECRET_OPTIONS, ClientOptions
 from ._client_options import check as check_client_options
 from ._encode import dumps
+from ._levels import parse_source
 from ._overflow import OverflowPolicy
 from ._records import RESERVED_KEYS
 from ._route import Headers, compile_headers, compile_key, compile_topic
 from ._secrets import MASK, masked, scrub, secret_values
 from ._suggest import suggest
 from .errors import ConfigError, ConfigTypeError
+from .flood import RateLimit, rate_limit_for
+from .redact import Redact, Redactor, redactor_for
 from .transports._registry import TransportSpec, resolve_transport
 from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 
@@ -108,6 +111,10 @@ class KafkaLogConfig:
     # context, tracing and record headers (docs/context.md)
     trace_ids: bool = True
     headers: Mapping[str, str | bytes] | Sequence[str] | None = None
+    # safety valves in the process (docs/safety.md)
+    redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None
+    rate_limit: RateLimit | Mapping[str, Any] | None = None
+    levels_from: str | None = None
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -135,6 +142,8 @@ class KafkaLogConfig:
     client_options: ClientOptions = field(init=False)
     overflow_policy: OverflowPolicy = field(init=False)
     secrets: tuple[str, ...] = field(init=False)
+    redactor: Redactor | None = field(init=False)
+    rate_limiter: RateLimit | None = field(init=False)
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -154,6 +163,10 @@ class KafkaLogConfig:
             raise ConfigError(f"schema: {self.schema!r} is not one of {list(SCHEMAS)}")
         self._check_spool()
         self._check_context()
+        setter(self, "redactor", redactor_for(self.redact))
+        setter(self, "rate_limiter", rate_limit_for(self.rate_limit))
+        if self.levels_from is not None:
+            parse_source(self.levels_from)
         if not isinstance(self.handle_sigterm, bool):
             raise ConfigTypeError(f"handle_sigterm: expected True or False, got {self.handle_sigterm!r}")
         if self.on_error is not None and not callable(self.on_error):

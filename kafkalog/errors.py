@@ -45,7 +45,7 @@ class Reason:
     and the delivery errors a transport maps client exceptions to: ``MESSAGE_TOO_LARGE``, ``INVALID_TOPIC``,
     ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``BROKER_UNAVAILABLE``, ``TIMEOUT``,
     ``TRANSPORT_ERROR``, ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``,
-    ``CLOSE``, ``FORMATTER`` (a formatter that disables key and topic templates).
+    ``CLOSE``, ``FORMATTER`` (a formatter that disables key and topic templates), ``LEVELS`` (``levels_from``).
     """
 
     QUEUE_FULL = "queue_full"
@@ -71,6 +71,7 @@ class Reason:
     WORKER = "worker"
     CLOSE = "close"
     FORMATTER = "formatter"
+    LEVELS = "levels"
 
     KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT})
     """Errors a spool waits out (records stay on disk and are retried) instead of dropping: an outage, bad

@@ -14,7 +14,9 @@ from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig, Overflow, Oversize, Schema
 from .errors import Reason
+from .flood import RateLimit
 from .formatter import KafkaJsonFormatter
+from .redact import Redact
 from .typing import ErrorSink, KeyChooser, TopicChooser
 
 
@@ -56,7 +58,10 @@ class KafkaHandler(logging.Handler):
             spool_segment_bytes: int = 16_777_216,
             spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest",
             spool_fsync: bool = False, trace_ids: bool = True,
-            headers: Mapping[str, str | bytes] | Sequence[str] | None = None, security_protocol: str | None = None,
+            headers: Mapping[str, str | bytes] | Sequence[str] | None = None,
+            redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None,
+            rate_limit: RateLimit | Mapping[str, Any] | None = None, levels_from: str | None = None,
+            security_protocol: str | None = None,
             sasl_mechanism: str | None = None, sasl_username: str | None = None, sasl_password: str | None = None,
             ssl_ca_file: str | os.PathLike[str] | None = None, ssl_cert_file: str | os.PathLike[str] | None = None,
             ssl_key_file: str | os.PathLike[str] | None = None, ssl_key_password: str | None = None,
@@ -70,6 +75,8 @@ class KafkaHandler(logging.Handler):
         self._default_formatter = KafkaJsonFormatter(builder=self._intake.builder)
         self.setFormatter(self._default_formatter)
         self._warned_formatter = False
+        if self._intake.flood is not None:
+            self._intake.flood.build = self._intake.builder.from_logging
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -92,6 +99,10 @@ class KafkaHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            flood = self._intake.flood
+            if flood is not None and not flood.allow(record.name, record.levelno, (record.pathname, record.lineno),
+                                                     record, record.created):
+                return
             formatter = self.formatter
             if formatter is self._default_formatter or formatter is None:
                 event: Any = self._intake.builder.from_logging(record)

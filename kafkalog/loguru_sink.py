@@ -16,6 +16,8 @@ from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig, Overflow, Oversize, Schema
 from .errors import Reason
+from .flood import RateLimit
+from .redact import Redact
 from .typing import ErrorSink, KeyChooser, TopicChooser
 
 # loguru's own options of ``logger.add(sink, ...)``: given to the sink, each says where it belongs
@@ -51,7 +53,10 @@ class KafkaSink:
             spool_segment_bytes: int = 16_777_216,
             spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest",
             spool_fsync: bool = False, trace_ids: bool = True,
-            headers: Mapping[str, str | bytes] | Sequence[str] | None = None, security_protocol: str | None = None,
+            headers: Mapping[str, str | bytes] | Sequence[str] | None = None,
+            redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None,
+            rate_limit: RateLimit | Mapping[str, Any] | None = None, levels_from: str | None = None,
+            security_protocol: str | None = None,
             sasl_mechanism: str | None = None, sasl_username: str | None = None, sasl_password: str | None = None,
             ssl_ca_file: str | os.PathLike[str] | None = None, ssl_cert_file: str | os.PathLike[str] | None = None,
             ssl_key_file: str | os.PathLike[str] | None = None, ssl_key_password: str | None = None,
@@ -61,6 +66,8 @@ class KafkaSink:
         self._intake = Intake(config_from(locals()))
         self.close_report: CloseReport | None = None
         self._format_seen = False
+        if self._intake.flood is not None:
+            self._intake.flood.build = self._intake.builder.from_loguru
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -75,6 +82,11 @@ class KafkaSink:
                 return
             if not self._format_seen:
                 self._say_serialize_is_no_use(message)
+            flood = intake.flood
+            if flood is not None and not flood.allow(str(record["name"]), record["level"].no,
+                                                     (record["file"].path, record["line"]), record,
+                                                     record["time"].timestamp()):
+                return
             intake.ship(intake.builder.from_loguru(record), record["time"].timestamp(), record["level"].no)
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a loguru record: {exc!r}")

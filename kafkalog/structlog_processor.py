@@ -21,6 +21,8 @@ from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig, Overflow, Oversize, Schema
 from .errors import ConfigError, ConfigTypeError, MissingDependencyError, Reason
+from .flood import RateLimit
+from .redact import Redact
 from .typing import ErrorSink, KeyChooser, TopicChooser
 
 _LEVELS = {"exception": logging.ERROR, "warn": logging.WARNING, "msg": logging.INFO, "fatal": logging.CRITICAL}
@@ -62,7 +64,10 @@ class KafkaProcessor:
             spool_segment_bytes: int = 16_777_216,
             spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest",
             spool_fsync: bool = False, trace_ids: bool = True,
-            headers: Mapping[str, str | bytes] | Sequence[str] | None = None, security_protocol: str | None = None,
+            headers: Mapping[str, str | bytes] | Sequence[str] | None = None,
+            redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None,
+            rate_limit: RateLimit | Mapping[str, Any] | None = None, levels_from: str | None = None,
+            security_protocol: str | None = None,
             sasl_mechanism: str | None = None, sasl_username: str | None = None, sasl_password: str | None = None,
             ssl_ca_file: str | os.PathLike[str] | None = None, ssl_cert_file: str | os.PathLike[str] | None = None,
             ssl_key_file: str | os.PathLike[str] | None = None, ssl_key_password: str | None = None,
@@ -84,6 +89,8 @@ class KafkaProcessor:
             self._drop_event = DropEvent
         self._intake = Intake(config_from(arguments))
         self.close_report: CloseReport | None = None
+        if self._intake.flood is not None:
+            self._intake.flood.build = lambda item: self._intake.builder.from_structlog(*item)
 
     @property
     def config(self) -> KafkaLogConfig:
@@ -97,11 +104,19 @@ class KafkaProcessor:
             if (levelno is None or levelno >= self.level) and not intake.own_thread():
                 created = time.time()
                 name = getattr(logger, "name", None)
+                flood = intake.flood
+                if flood is not None and not flood.allow(
+                        str(event_dict.get("logger", name)), levelno or 0, str(event_dict.get("event")),
+                        (method_name, event_dict, name if isinstance(name, str) else None, created), created):
+                    return self._passed_on(event_dict)
                 intake.ship(intake.builder.from_structlog(method_name, event_dict, created,
                                                           name if isinstance(name, str) else None), created,
                             levelno or 0)  # the level picks the ``overflow`` policy, as for the handler
         except Exception as exc:
             intake.drop(Reason.INTERNAL_ERROR, f"could not ship a structlog event: {exc!r}")
+        return self._passed_on(event_dict)
+
+    def _passed_on(self, event_dict: MutableMapping[str, Any]) -> Any:
         if self._drop_event is not None:
             raise self._drop_event
         return event_dict

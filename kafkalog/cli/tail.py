@@ -60,6 +60,9 @@ def register(subparsers: Any) -> None:
                    help="with --spool: disk spool bound; when full, reading pauses (default: 1 GiB)")
     p.add_argument("--fsync", action="store_true", help="with --spool: fsync each spool write")
     add_security(p)
+    p.add_argument("--redact", action="append", default=[], metavar="PRESET", choices=("secrets", "pii"),
+                   help="remove secrets or personal data from every record before it is spooled or sent "
+                        "(repeatable; see docs/safety.md); the [kafkalog] table's redact= does the same")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         static_fields=args.static_field, close_timeout=args.close_timeout, rotate_wait=args.rotate_wait,
         partial_timeout=args.partial_timeout, scan_interval=args.scan_interval, max_open=args.max_open,
         spool=args.spool, spool_max_bytes=args.spool_max_bytes, fsync=args.fsync, transport=args.transport,
+        redact=args.redact,
         client_options=security_options(args, os.environ))
     try:
         tail = prepare(request, say)

@@ -55,6 +55,7 @@ class TailRequest:
     spool_max_bytes: int | None = None
     fsync: bool = False
     transport: str = "auto"
+    redact: Sequence[str] = ()
     client_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +124,8 @@ def choose_transport(choice: str, shipper: Mapping[str, Any]) -> Any:
 def _shipper(request: TailRequest, from_files: Mapping[str, Any]) -> dict[str, Any]:
     shipper: dict[str, Any] = {"close_timeout": request.close_timeout, **from_files, **request.client_options}
     shipper["transport"] = choose_transport(request.transport, shipper)
+    if request.redact:
+        shipper["redact"] = sorted(set(request.redact))
     in_files = [name for name in _SPOOL_OPTIONS if name in from_files]
     if request.spool:
         shipper.setdefault("spool_max_bytes", request.spool_max_bytes or 1024 ** 3)
