@@ -154,4 +154,5 @@ class Intake:
 
     def describe(self) -> str:
         topic = self.config.fixed_topic or "<per-record topic>"
-        return f"{topic} @ {','.join(self.config.servers)}"
+        where = f"collector {self.config.collector}" if self.config.collector else ",".join(self.config.servers)
+        return f"{topic} @ {where}"

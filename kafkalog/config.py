@@ -74,7 +74,7 @@ def _number(name: str, value: Any, *, minimum: float, integer: bool = False,
 class KafkaLogConfig:
     """Every option of :class:`~kafkalog.KafkaHandler` and :class:`~kafkalog.KafkaSink` (see docs/configuration.md)."""
 
-    bootstrap_servers: str | Sequence[str]
+    bootstrap_servers: str | Sequence[str] | None = None
     topic: str | TopicChooser
     key: str | KeyChooser | None = None
     static_fields: Mapping[str, Any] = field(default_factory=dict)
@@ -107,6 +107,8 @@ class KafkaLogConfig:
     # context, tracing and record headers (docs/context.md)
     trace_ids: bool = True
     headers: Mapping[str, str | bytes] | Sequence[str] | None = None
+    # hand records to a local collector (kafkalog collect) instead of a broker (docs/collector.md)
+    collector: str | None = None
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -137,7 +139,8 @@ class KafkaLogConfig:
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
-        setter(self, "servers", _servers(self.bootstrap_servers))
+        collector_spec = self._check_collector()
+        setter(self, "servers", _servers(self.bootstrap_servers) if collector_spec is None else ())
         fixed, chooser = compile_topic(self.topic)
         setter(self, "fixed_topic", fixed)
         setter(self, "topic_for", chooser)
@@ -160,7 +163,7 @@ class KafkaLogConfig:
         if not isinstance(self.producer_config, Mapping):
             raise ConfigTypeError(
                 f"producer_config: expected a mapping of producer options, got {type(self.producer_config).__name__}")
-        spec = resolve_transport(self.transport)
+        spec = collector_spec or resolve_transport(self.transport)
         setter(self, "transport_spec", spec)
         producer_config = {str(k): v for k, v in self.producer_config.items()}
         setter(self, "producer_config", producer_config)
@@ -172,8 +175,27 @@ class KafkaLogConfig:
         setter(self, "secrets", secret_values(producer_config) + options.secrets())
         settings = spec.validate(producer_config, options)
         settings["bootstrap_servers"] = list(self.servers)
+        if collector_spec is not None:
+            settings["collector"] = self.collector
         setter(self, "transport_settings", settings)
         setter(self, "host", self.hostname or socket.gethostname())
+
+    def _check_collector(self) -> TransportSpec | None:
+        """With ``collector`` set, records go to a local collector: no broker, client or producer options."""
+        if self.collector is None:
+            return None
+        from .transports.collector import SPEC, socket_path
+        object.__setattr__(self, "collector", socket_path(self.collector))
+        given = [name for name in ("bootstrap_servers",) if getattr(self, name) is not None]
+        given += [name for name in CLIENT_OPTION_NAMES if getattr(self, name) is not None]
+        if self.producer_config:
+            given.append("producer_config")
+        if self.transport != "kafka-python":
+            given.append("transport")
+        if given:
+            raise ConfigError(f"collector: the collector connects to the broker, so {given} cannot be set with it "
+                              f"(set them on the collector: kafkalog collect)")
+        return SPEC
 
     def _check_fields(self) -> None:
         object.__setattr__(self, "static_fields", check_static_fields(self.static_fields, self.max_message_bytes))
@@ -248,12 +270,13 @@ class KafkaLogConfig:
             if not isinstance(config, KafkaLogConfig):
                 raise ConfigTypeError(f"config: expected a KafkaLogConfig, got {type(config).__name__}")
             return config
-        if bootstrap_servers is None or topic is None:
+        if (bootstrap_servers is None and options.get("collector") is None) or topic is None:
             raise ConfigTypeError(_REQUIRED)
         return cls(bootstrap_servers=bootstrap_servers, topic=topic, **options)
 
 
-_REQUIRED = "bootstrap_servers and topic are required (e.g. '127.0.0.1:9092', 'app-logs')"
+_REQUIRED = ("bootstrap_servers (or collector) and topic are required (e.g. '127.0.0.1:9092', 'app-logs'; or "
+             "collector='/run/kafkalog/collector.sock', topic='app-logs')")
 OPTION_NAMES: tuple[str, ...] = tuple(sorted(f.name for f in fields(KafkaLogConfig) if f.init))
 _generated_init = KafkaLogConfig.__init__
 
@@ -267,7 +290,7 @@ def _checked_init(self: KafkaLogConfig, *args: Any, **options: Any) -> None:
     unknown = sorted(set(options) - set(OPTION_NAMES))
     if unknown:
         raise ConfigTypeError(f"unknown option(s) {unknown}; the options are {list(OPTION_NAMES)}")
-    if "bootstrap_servers" not in options or "topic" not in options:
+    if ("bootstrap_servers" not in options and options.get("collector") is None) or "topic" not in options:
         raise ConfigTypeError(_REQUIRED)
     _generated_init(self, **options)
 

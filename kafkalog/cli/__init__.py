@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # Subcommand names; each is a module of this package.
-SUBCOMMANDS: tuple[str, ...] = ("check", "consume", "tail")
+SUBCOMMANDS: tuple[str, ...] = ("check", "collect", "consume", "tail")
 
 
 def build_parser() -> argparse.ArgumentParser:
