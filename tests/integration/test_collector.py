@@ -8,53 +8,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from collector_util import start_collector, stop_collector
 from kafka_util import check_sequence, read_records, read_sequence
-from support import ROOT, python_script, wait_or_show_stacks, wait_until
+from support import python_script, wait_or_show_stacks, wait_until
 
 from kafkalog.collector import _framing as wire
 from kafkalog.transports.collector import query_stats
 
 pytestmark = pytest.mark.integration
-_ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
-
-
-def start_collector(bootstrap: str, sock: Path, *extra: str) -> subprocess.Popen[str]:
-    """``kafkalog collect`` on ``sock``, once it answers stats."""
-    proc = subprocess.Popen([sys.executable, "-m", "kafkalog", "collect", "--socket", str(sock),
-                             "--bootstrap-servers", bootstrap, "--transport", "kafka-python", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_ENV)
-
-    def answers() -> bool:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            query_stats(str(sock), timeout=2.0)
-        except (OSError, ValueError):
-            return False
-        return True
-
-    wait_until(answers, timeout=30, message="the collector did not start")
-    return proc
-
-
-def stop_collector(proc: subprocess.Popen[str]) -> str:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, stderr = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, stderr = proc.communicate()
-    return stderr
 
 
 @pytest.fixture
@@ -86,7 +55,7 @@ CLIENT = """
     handler.close()
     report = handler.close_report
     stats = handler.stats()
-    kafka = sorted(m for m in sys.modules if m.split(".")[0] in ("kafka", "confluent_kafka"))
+    kafka = sorted(m for m in list(sys.modules) if m.split(".")[0] in ("kafka", "confluent_kafka"))
     print(json.dumps({{"delivered": stats.delivered, "dropped": dict(stats.dropped), "kafka": kafka,
                       "slowest": slowest, "left": report.left}}))
 """
@@ -120,7 +89,7 @@ class TestManyProcesses:
             def work(start):
                 for i in range(start, start + 1000):
                     log.info("record %d", i, extra={{"seq": i}})
-                return sorted(m for m in sys.modules if m.split(".")[0] in ("kafka", "confluent_kafka"))
+                return sorted(m for m in list(sys.modules) if m.split(".")[0] in ("kafka", "confluent_kafka"))
 
             if __name__ == "__main__":
                 pool = multiprocessing.get_context("fork").Pool(4)
@@ -128,7 +97,7 @@ class TestManyProcesses:
                 pool.close()
                 pool.join()
                 handler.close()
-                kafka.append(sorted(m for m in sys.modules if m.split(".")[0] in ("kafka", "confluent_kafka")))
+                kafka.append(sorted(m for m in list(sys.modules) if m.split(".")[0] in ("kafka", "confluent_kafka")))
                 print(json.dumps(kafka))
         """)
         plain = [client(collector_sock, topic, 4000 + 1000 * n, 1000) for n in range(3)]
