@@ -15,10 +15,10 @@ from kafkalog.transports.collector import query_stats
 _ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONFAULTHANDLER": "1"}
 
 
-def start_collector(bootstrap: str, sock: Path, *extra: str) -> subprocess.Popen[str]:
+def start_collector(bootstrap: str, sock: Path, *extra: str, transport: str = "kafka-python") -> subprocess.Popen[str]:
     """``kafkalog collect`` on ``sock``, once it answers stats."""
     proc = subprocess.Popen([sys.executable, "-m", "kafkalog", "collect", "--socket", str(sock),
-                             "--bootstrap-servers", bootstrap, "--transport", "kafka-python", *extra],
+                             "--bootstrap-servers", bootstrap, "--transport", transport, *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_ENV)
 
     def answers() -> bool:

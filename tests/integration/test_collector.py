@@ -257,3 +257,64 @@ class TestBadClients:
         stats = query_stats(str(collector_sock))
         assert stats["cut_off"] == dict.fromkeys(bad_frames, 1), stats
         assert collector.poll() is None
+
+
+CHURN = """
+    import json, sys, threading, time
+    from kafkalog.transports.collector import CollectorTransport
+    from kafkalog.typing import Message
+
+    def run(first, count):
+        seq = first
+        while seq < first + count:
+            transport = CollectorTransport({sock!r})  # a new connection every few batches: clients come and go
+            for _ in range(5):
+                batch = [Message({topic!r}, None, json.dumps({{"fields": {{"seq": n}}}}).encode(), 0)
+                         for n in range(seq, min(seq + 100, first + count))]
+                if not batch:
+                    break
+                while any(transport.send(batch, 10.0)):  # busy or gone: send the same batch again
+                    time.sleep(0.05)
+                seq += len(batch)
+            transport.close(1.0)
+
+    threads = [threading.Thread(target=run, args=({first} + n * {per}, {per})) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+"""
+
+
+def _peak_rss_kib(pid: int) -> tuple[int, int]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+class TestChurn:
+    @pytest.mark.slow
+    def test_sixty_four_clients_coming_and_going_keep_memory_bounded(self, kafka_bootstrap: str, topic: str,
+                                                                     collector_sock: Path) -> None:
+        """64 connections (8 processes x 8 threads) reconnecting every 5 batches hand over 64,000 records through
+        a collector with a 16 MiB queue and 1 MiB frames: each arrives once, and the collector's peak memory
+        grows by less than its bounds (queue + one frame per client) allow."""
+        proc = start_collector(kafka_bootstrap, collector_sock, "--queue-max-bytes", str(16 << 20),
+                               "--max-frame-bytes", str(1 << 20), transport="confluent")
+        try:
+            base, _ = _peak_rss_kib(proc.pid)
+            per = 1000
+            clients = [python_script(CHURN.format(sock=str(collector_sock), topic=topic, first=n * 8 * per, per=per))
+                       for n in range(8)]
+            for client_proc in clients:
+                assert wait_or_show_stacks(client_proc, 240) == 0, client_proc.communicate()[1]
+            wait_until(lambda: query_stats(str(collector_sock))["pipeline"]["pending"] == 0, timeout=120,
+                       message="the collector did not deliver what it had taken")
+            _, peak = _peak_rss_kib(proc.pid)
+            stats = query_stats(str(collector_sock))
+        finally:
+            stop_collector(proc)
+        check = read_sequence(kafka_bootstrap, topic, 64 * per)
+        assert check.each_once, check.summary()
+        bound_kib = (16 << 10) * 2 + 64 * (1 << 10) * 2  # queue (+ its objects), a frame and its copy per client
+        assert peak - base < bound_kib, f"peak {peak} KiB, at start {base} KiB"
+        assert stats["cut_off"] == {} and stats["records"] >= 64 * per, stats
