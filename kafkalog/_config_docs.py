@@ -51,6 +51,12 @@ SECTIONS: tuple[Section, ...] = (
                      'records and hands them over; it imports no Kafka client. `bootstrap_servers`, `transport`, '
                      '`producer_config` and the client options cannot be set with it (the collector has them). '
                      'See [the collector](collector.md).',
+        "prefork_collector": "In the process that creates the handler, also take the records of the processes it "
+                             "forks (gunicorn `--preload`, Celery prefork, `multiprocessing` fork pools): they hand "
+                             "them over to this process over a private Unix socket, and its one producer ships "
+                             "them, instead of each child starting a producer. Spawned children (uvicorn "
+                             "`--workers`, the `spawn` start method) are not covered: use `collector`. Not with "
+                             "`collector` or `spool_dir`. See [the collector](collector.md#pre-fork-parent-mode).",
         "producer_config": "Other options passed to the transport's producer, in its client's own names. See "
                            "[producer_config](#producer_config). The common ones have options of their own: see "
                            "[Connection, security and the producer](#connection-security-and-the-producer).",

@@ -7,9 +7,11 @@ behind it does.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Sequence
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 from ._encode import dumps, encode_event
 from ._records import RecordBuilder
@@ -19,6 +21,9 @@ from .config import KafkaLogConfig
 from .errors import Reason
 from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
+
+if TYPE_CHECKING:
+    from .collector import Collector
 
 CLIENT_LOGGER = "kafka"
 _new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
@@ -40,6 +45,10 @@ class Intake:
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
         # None for the default schema: its events are encoded as they are, with no extra step
         self.to_schema = mapper_for(config.schema, config.static_fields)
+        self.parent_collector: Collector | None = None
+        if config.prefork_collector:  # forked children hand their records to this process
+            from .collector._parent import start_parent_collector
+            self.parent_collector = start_parent_collector(self.worker)
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -147,6 +156,8 @@ class Intake:
         return self.worker.flush(timeout)
 
     def close(self, timeout: float | None) -> CloseReport:
+        if self.parent_collector is not None and self.parent_collector.owner_pid == os.getpid():
+            return self.parent_collector.close(timeout)  # stops listening, then closes the worker
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:

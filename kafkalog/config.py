@@ -109,6 +109,7 @@ class KafkaLogConfig:
     headers: Mapping[str, str | bytes] | Sequence[str] | None = None
     # hand records to a local collector (kafkalog collect) instead of a broker (docs/collector.md)
     collector: str | None = None
+    prefork_collector: bool = False
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -182,6 +183,11 @@ class KafkaLogConfig:
 
     def _check_collector(self) -> TransportSpec | None:
         """With ``collector`` set, records go to a local collector: no broker, client or producer options."""
+        if not isinstance(self.prefork_collector, bool):
+            raise ConfigTypeError(f"prefork_collector: expected True or False, got {self.prefork_collector!r}")
+        if self.prefork_collector and (self.collector is not None or self.spool_dir is not None):
+            raise ConfigError("prefork_collector: cannot be set with collector or spool_dir (forked children hand "
+                              "their records to this process's memory queue)")
         if self.collector is None:
             return None
         from .transports.collector import SPEC, socket_path

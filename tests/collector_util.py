@@ -42,3 +42,24 @@ def stop_collector(proc: subprocess.Popen[str]) -> str:
         proc.kill()
         _, stderr = proc.communicate()
     return stderr
+
+
+BROKER_CONNECTIONS = """
+def broker_connections(port):
+    # TCP connections of this process to the broker's port: its socket inodes matched against /proc/net/tcp
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            parts = line.split()
+            if int(parts[2].rsplit(":", 1)[1], 16) == port and parts[3] == "01" and parts[9] in inodes:
+                count += 1
+    return count
+"""

@@ -20,9 +20,10 @@ class Pipeline:
     """Takes whole batches or none: a batch that does not fit the queue right now is refused as busy (the client
     keeps it and sends it again), so the collector never drops what it could have refused."""
 
-    def __init__(self, config: KafkaLogConfig) -> None:
+    def __init__(self, config: KafkaLogConfig, *, worker: Worker | None = None) -> None:
+        """``worker``: ship through this one (a handler's, in pre-fork parent mode) instead of a new one."""
         self.config = config
-        self.worker = Worker(config, "collector")
+        self.worker = worker if worker is not None else Worker(config, "collector")
         self.durable = config.spool_dir is not None
 
     def offer(self, messages: list[Message]) -> tuple[int, str]:

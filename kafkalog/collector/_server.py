@@ -77,10 +77,11 @@ class ClientInfo:
 class Collector:
     """``Collector(config, ListenSettings(path)).start()``; ``close(timeout)`` stops accepting and drains."""
 
-    def __init__(self, config: KafkaLogConfig, listen: ListenSettings) -> None:
+    def __init__(self, config: KafkaLogConfig, listen: ListenSettings, *, pipeline: Pipeline | None = None) -> None:
+        """``pipeline``: where records go (default: a new one, started by :meth:`start`)."""
         self.config = config
         self.listen = listen
-        self.pipeline: Pipeline | None = None
+        self.pipeline: Pipeline | None = pipeline
         self.started_at = time.time()
         self._sock: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
@@ -96,13 +97,15 @@ class Collector:
         self.refused: Counter[str] = Counter()
         self.cut_off: Counter[str] = Counter()
         self.close_report: CloseReport | None = None
+        self.owner_pid = os.getpid()
 
     # --- start and stop ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Bind the socket (CollectorError if it cannot be), start shipping and serving on a thread."""
         self._sock = self._bind()
-        self.pipeline = Pipeline(self.config)
+        if self.pipeline is None:
+            self.pipeline = Pipeline(self.config)
         self._thread = threading.Thread(target=self._run, name="kafkalog-collector", daemon=True)
         self._thread.start()
         self._ready.wait(10.0)

@@ -11,12 +11,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from collector_util import start_collector, stop_collector
+from collector_util import BROKER_CONNECTIONS, start_collector, stop_collector
 from kafka_util import check_sequence, read_records, read_sequence
 from support import python_script, wait_or_show_stacks, wait_until
 
@@ -318,3 +319,41 @@ class TestChurn:
         bound_kib = (16 << 10) * 2 + 64 * (1 << 10) * 2  # queue (+ its objects), a frame and its copy per client
         assert peak - base < bound_kib, f"peak {peak} KiB, at start {base} KiB"
         assert stats["cut_off"] == {} and stats["records"] >= 64 * per, stats
+
+
+class TestPreforkParent:
+    def test_fork_pool_children_hand_over_to_the_parent(self, kafka_bootstrap: str, topic: str) -> None:
+        """prefork_collector=True: 4 fork-pool children log 4,000 records; the parent ships them all (each once)
+        and no child opens a broker connection."""
+        port = int(kafka_bootstrap.rsplit(":", 1)[1])
+        proc = python_script(f"""
+            import json, logging, multiprocessing, os, sys
+            from kafkalog import KafkaHandler
+            {textwrap.indent(BROKER_CONNECTIONS, " " * 12).strip()}
+            handler = KafkaHandler({kafka_bootstrap!r}, {topic!r}, prefork_collector=True, close_timeout=30)
+            log = logging.getLogger("app")
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+
+            def work(start):
+                for i in range(start, start + 1000):
+                    log.info("record %d", i, extra={{"seq": i}})
+                handler.flush(30)
+                return broker_connections({port})
+
+            if __name__ == "__main__":
+                pool = multiprocessing.get_context("fork").Pool(4)
+                connections = pool.map(work, [0, 1000, 2000, 3000])
+                pool.close()
+                pool.join()
+                handler.close()
+                print(json.dumps({{"children": connections, "delivered": handler.stats().delivered}}))
+        """)
+        wait_or_show_stacks(proc, 120)
+        stdout, stderr = proc.communicate()
+        assert proc.returncode == 0, stderr
+        result = json.loads(stdout.strip().splitlines()[-1])
+        assert result["children"] == [0, 0, 0, 0], result
+        assert result["delivered"] == 4000, result  # the parent delivered the children's records
+        check = read_sequence(kafka_bootstrap, topic, 4000)
+        assert check.each_once, check.summary()

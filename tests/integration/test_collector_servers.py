@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from collector_util import start_collector, stop_collector
+from collector_util import BROKER_CONNECTIONS, start_collector, stop_collector
 from kafka_util import check_sequence, count_records, read_records, read_sequence
 from support import ROOT, unused_port, wait_until
 
@@ -203,3 +203,36 @@ class TestCelery:
         check = check_sequence((e["fields"]["seq"] for e in events if "seq" in e.get("fields", {})), self.TASKS)
         assert check.each_once, check.summary() + stderr[-3000:]
         assert query_stats(str(collector_at))["cut_off"] == {}
+
+
+class TestGunicornPreforkParent:
+    def test_workers_hand_over_to_the_master(self, kafka_bootstrap: str, topic: str, tmp_path: Path) -> None:
+        """gunicorn --preload -w 8 with prefork_collector=True and no collector running: the workers hand their
+        records to the master, which ships them; no worker has a broker connection; each record once."""
+        port = int(kafka_bootstrap.rsplit(":", 1)[1])
+        (tmp_path / "web_app.py").write_text(textwrap.dedent(f"""
+            import json, logging, os, sys
+            from kafkalog import KafkaHandler
+            {textwrap.indent(BROKER_CONNECTIONS, " " * 12).strip()}
+            log = logging.getLogger("web")
+            log.addHandler(KafkaHandler({kafka_bootstrap!r}, {topic!r}, prefork_collector=True))
+            log.setLevel(logging.INFO)
+
+            def app(environ, start_response):
+                if "warmup" not in environ.get("QUERY_STRING", ""):
+                    seq = int(environ["PATH_INFO"].strip("/"))
+                    log.info("request %d", seq, extra={{"seq": seq}})
+                start_response("200 OK", [("Content-Type", "application/json")])
+                return [json.dumps({{"pid": os.getpid(), "broker": broker_connections({port})}}).encode()]
+        """))
+        web_port = unused_port()
+        proc = _server([sys.executable, "-m", "gunicorn", "--preload", "-w", "8", "-b", f"127.0.0.1:{web_port}",
+                        "--graceful-timeout", "20", "web_app:app"], tmp_path)
+        try:
+            answers = _requests(web_port, 160)
+        finally:
+            stderr = _stop(proc, tmp_path)
+        assert proc.returncode == 0, stderr[-6000:]
+        assert all(a["broker"] == 0 for a in answers), "a worker connected to the broker"
+        check = read_sequence(kafka_bootstrap, topic, 160)
+        assert check.each_once, check.summary() + stderr[-3000:]
