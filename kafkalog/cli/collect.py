@@ -117,6 +117,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     options["close_timeout"] = args.close_timeout
     if args.spool_dir:
         options["spool_dir"] = args.spool_dir
+        options["spool_full_policy"] = "block"  # acknowledged means on disk; a full spool holds the clients back
         options.setdefault("spool_max_bytes", args.spool_max_bytes or 1024 ** 3)
         options["spool_fsync"] = args.fsync or bool(options.get("spool_fsync"))
     elif args.spool_max_bytes is not None or args.fsync:

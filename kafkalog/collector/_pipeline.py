@@ -18,7 +18,9 @@ from . import _framing as wire
 
 class Pipeline:
     """Takes whole batches or none: a batch that does not fit the queue right now is refused as busy (the client
-    keeps it and sends it again), so the collector never drops what it could have refused."""
+    keeps it and sends it again), so the collector never drops what it could have refused. With a spool
+    (``spool_full_policy="block"``), a batch is on disk when :meth:`offer` returns; while the spool is full it
+    waits for room, and the client's acknowledgement with it."""
 
     def __init__(self, config: KafkaLogConfig, *, worker: Worker | None = None) -> None:
         """``worker``: ship through this one (a handler's, in pre-fork parent mode) instead of a new one."""

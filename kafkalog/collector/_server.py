@@ -9,6 +9,7 @@ cut off and counted; the others go on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -93,6 +94,7 @@ class Collector:
         self._clients: dict[int, ClientInfo] = {}
         self._recent: deque[ClientInfo] = deque(maxlen=_RECENT_CLIENTS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._disk_writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafkalog-collector-disk")
         self.totals: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self.cut_off: Counter[str] = Counter()
@@ -176,6 +178,7 @@ class Collector:
             loop.call_soon_threadsafe(self._stop_serving)
             thread.join(5.0)
         self._remove_socket_file()
+        self._disk_writer.shutdown(wait=False, cancel_futures=True)
         pipeline = self.pipeline
         if pipeline is None:
             return CloseReport(delivered=0, left=0, timed_out=False, elapsed=0.0)
@@ -270,7 +273,7 @@ class Collector:
                 writer.write(wire.encode_stats_reply(self.stats()))
             elif kind == wire.BATCH:
                 seq, messages = wire.decode_batch(payload)
-                status, reason = self._take(session, seq, messages, client)
+                status, reason = await self._take(session, seq, messages, client)
                 if status == wire.BUSY:
                     now = time.monotonic()
                     busy_times.append(now)
@@ -291,15 +294,20 @@ class Collector:
         payload = await asyncio.wait_for(reader.readexactly(length), self.listen.frame_timeout) if length else b""
         return kind, payload
 
-    def _take(self, session: bytes, seq: int, messages: list[Any], client: ClientInfo) -> tuple[int, str]:
+    async def _take(self, session: bytes, seq: int, messages: list[Any], client: ClientInfo) -> tuple[int, str]:
         sessions = self._sessions
         last = sessions.get(session, 0)
         if seq <= last:  # sent again after a lost acknowledgement: taken already
             client.duplicates += 1
             self.totals["duplicates"] += 1
             return wire.ACCEPTED, ""
-        assert self.pipeline is not None
-        status, reason = self.pipeline.offer(messages)
+        pipeline = self.pipeline
+        assert pipeline is not None
+        if pipeline.durable:  # written to disk before the ack: off the loop, which keeps serving meanwhile
+            status, reason = await asyncio.get_running_loop().run_in_executor(self._disk_writer, pipeline.offer,
+                                                                              messages)
+        else:
+            status, reason = pipeline.offer(messages)
         if status == wire.BUSY:
             client.busy += 1
             self.totals["busy"] += 1
