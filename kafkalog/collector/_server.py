@@ -242,6 +242,10 @@ class Collector:
                 self._cut_off(client, "truncated")
         except (ConnectionError, OSError):
             pass
+        except Exception as exc:  # a bug here must end this connection only, and say why
+            self._cut_off(client, "internal_error")
+            if self.pipeline is not None:
+                self.pipeline.worker.report("internal_error", f"collector: {type(exc).__name__}: {exc}")
         finally:
             client.closed_at = time.time()
             self._clients.pop(key, None)
