@@ -113,6 +113,9 @@ class TestManyProcesses:
         assert check.each_once, check.summary()
         stats = query_stats(str(collector_sock))
         assert stats["records"] == 7000 and stats["cut_off"] == {}, stats
+        stderr = stop_collector(collector)  # SIGTERM: stop accepting, deliver, say so, exit 0
+        assert collector.returncode == 0, stderr
+        assert "stopped: 7000 records" in stderr and "delivered" in stderr and not collector_sock.exists(), stderr
 
 
 class TestCollectorRestart:
