@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import struct
@@ -197,3 +198,27 @@ class TestConfigOption:
     def test_bad_paths_raise_naming_the_option(self, value: object) -> None:
         with pytest.raises((ValueError, TypeError), match=r"^collector: "):
             KafkaLogConfig(collector=value, topic="app")
+
+
+class TestFlood:
+    def test_a_client_sending_on_while_busy_is_cut_off(self, tmp_path: Path) -> None:
+        """Batches pipelined without waiting while the collector answers busy: cut off as a flood, counted."""
+        path = str(tmp_path / "c.sock")
+        slow = MemoryTransport(delay=30.0)
+        collector = Collector(KafkaLogConfig(bootstrap_servers="127.0.0.1:1", topic="unused", transport=slow,
+                                             queue_max_records=1, batch_max_records=1, linger=0),
+                              ListenSettings(path, max_busy_per_second=50))
+        collector.start()
+        try:
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(10)
+                conn.connect(path)
+                frames = [wire.encode_batch(n, [Message("t", None, b"x", 0)] * 2) for n in range(1, 400)]
+                conn.sendall(wire.encode_hello(os.getpid(), os.urandom(16)))
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"".join(frames))
+                    while conn.recv(65536):
+                        pass
+            assert query_stats(path)["cut_off"] == {"flood": 1}
+        finally:
+            collector.close(0.5)
