@@ -11,6 +11,7 @@ Decoding checks every count and length against the frame before it reads: a fram
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ _HEADER_ITEM = struct.Struct("!HI")  # header name length, value length
 _ACK = struct.Struct("!QB")  # sequence number, status; then the reason (UTF-8)
 MESSAGE_OVERHEAD = _MESSAGE.size
 BATCH_OVERHEAD = HEADER.size + _BATCH.size
+_new_message = functools.partial(tuple.__new__, Message)  # Message(...) without namedtuple's Python __new__
 _MAX_NAME = 256
 _MAX_REASON = 1024
 
@@ -164,7 +166,7 @@ def decode_batch(payload: bytes) -> tuple[int, list[Message]]:
         headers = None
         if header_count:
             headers, pos = _decode_headers(payload, pos, header_count)
-        append(Message(topic, key, value, timestamp_ms, headers))
+        append(_new_message((topic, key, value, timestamp_ms, headers)))
     if pos != end:
         raise FrameError("bad_length", f"{end - pos} bytes after the last message")
     return seq, messages
