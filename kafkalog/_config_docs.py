@@ -46,6 +46,17 @@ SECTIONS: tuple[Section, ...] = (
                      "`pip install 'kafkalog[confluent]'`); `\"memory\"` (sends nothing: keeps every record in a "
                      'list in memory, without a bound, for tests); a transport object such as `MemoryTransport()`; '
                      'or a class or callable that takes the settings dict and returns a transport.',
+        "collector": 'Hand records to a local collector (`kafkalog collect`) instead of a broker: the path of its Unix '
+                     'socket, or a `unix:` URL (`"/run/kafkalog/collector.sock"`). The process then builds and encodes '
+                     'records and hands them over; it imports no Kafka client. `bootstrap_servers`, `transport`, '
+                     '`producer_config` and the client options cannot be set with it (the collector has them). '
+                     'See [the collector](collector.md).',
+        "prefork_collector": "In the process that creates the handler, also take the records of the processes it "
+                             "forks (gunicorn `--preload`, Celery prefork, `multiprocessing` fork pools): they hand "
+                             "them over to this process over a private Unix socket, and its one producer ships "
+                             "them, instead of each child starting a producer. Spawned children (uvicorn "
+                             "`--workers`, the `spawn` start method) are not covered: use `collector`. Not with "
+                             "`collector` or `spool_dir`. See [the collector](collector.md#pre-fork-parent-mode).",
         "producer_config": "Other options passed to the transport's producer, in its client's own names. See "
                            "[producer_config](#producer_config). The common ones have options of their own: see "
                            "[Connection, security and the producer](#connection-security-and-the-producer).",
@@ -249,6 +260,8 @@ def type_text(annotation: Any) -> str:
 
 def default_text(f: Field[Any]) -> str:
     """The default as Python source (``"required"`` for none); byte sizes also in MiB."""
+    if f.name == "bootstrap_servers":  # None only goes with ``collector``
+        return "required (unless `collector`)"
     if f.default is not MISSING:
         value = f.default
     elif f.default_factory is not MISSING:

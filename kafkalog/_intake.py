@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Sequence
 from itertools import repeat
+from typing import TYPE_CHECKING
 
 from ._encode import dumps, encode_event
 from ._levels import follow_levels
@@ -22,6 +24,9 @@ from .errors import Reason
 from .flood import Flood
 from .schemas import encode_mapped, mapper_for
 from .typing import Event, Message
+
+if TYPE_CHECKING:
+    from .collector import Collector
 
 CLIENT_LOGGER = "kafka"
 _new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
@@ -47,6 +52,10 @@ class Intake:
         limit = config.rate_limiter
         self.flood = Flood(limit, self.ship) if limit else None
         self.levels = follow_levels(config, self.report) if config.levels_from else None
+        self.parent_collector: Collector | None = None
+        if config.prefork_collector:  # forked children hand their records to this process
+            from .collector._parent import start_parent_collector
+            self.parent_collector = start_parent_collector(self.worker)
 
     def own_thread(self, ident: int | None = None) -> bool:
         """True on the worker's own threads, whose records (client internals) must never be shipped.
@@ -160,6 +169,8 @@ class Intake:
             self.flood.sweep(everything=True)
         if self.levels is not None:
             self.levels.stop()
+        if self.parent_collector is not None and self.parent_collector.owner_pid == os.getpid():
+            return self.parent_collector.close(timeout)  # stops listening, then closes the worker
         return self.worker.close(timeout)
 
     def stats(self) -> Stats:
@@ -173,4 +184,5 @@ class Intake:
 
     def describe(self) -> str:
         topic = self.config.fixed_topic or "<per-record topic>"
-        return f"{topic} @ {','.join(self.config.servers)}"
+        where = f"collector {self.config.collector}" if self.config.collector else ",".join(self.config.servers)
+        return f"{topic} @ {where}"

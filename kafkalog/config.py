@@ -78,7 +78,7 @@ def _number(name: str, value: Any, *, minimum: float, integer: bool = False,
 class KafkaLogConfig:
     """Every option of :class:`~kafkalog.KafkaHandler` and :class:`~kafkalog.KafkaSink` (see docs/configuration.md)."""
 
-    bootstrap_servers: str | Sequence[str]
+    bootstrap_servers: str | Sequence[str] | None = None
     topic: str | TopicChooser
     key: str | KeyChooser | None = None
     static_fields: Mapping[str, Any] = field(default_factory=dict)
@@ -115,6 +115,9 @@ class KafkaLogConfig:
     redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None
     rate_limit: RateLimit | Mapping[str, Any] | None = None
     levels_from: str | None = None
+    # hand records to a local collector (kafkalog collect) instead of a broker (docs/collector.md)
+    collector: str | None = None
+    prefork_collector: bool = False
 
     # client settings, one spelling for every transport (kafkalog/_client_options.py; None: not set)
     security_protocol: str | None = None
@@ -147,7 +150,8 @@ class KafkaLogConfig:
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
-        setter(self, "servers", _servers(self.bootstrap_servers))
+        collector_spec = self._check_collector()
+        setter(self, "servers", _servers(self.bootstrap_servers) if collector_spec is None else ())
         fixed, chooser = compile_topic(self.topic)
         setter(self, "fixed_topic", fixed)
         setter(self, "topic_for", chooser)
@@ -174,7 +178,7 @@ class KafkaLogConfig:
         if not isinstance(self.producer_config, Mapping):
             raise ConfigTypeError(
                 f"producer_config: expected a mapping of producer options, got {type(self.producer_config).__name__}")
-        spec = resolve_transport(self.transport)
+        spec = collector_spec or resolve_transport(self.transport)
         setter(self, "transport_spec", spec)
         producer_config = {str(k): v for k, v in self.producer_config.items()}
         setter(self, "producer_config", producer_config)
@@ -186,8 +190,32 @@ class KafkaLogConfig:
         setter(self, "secrets", secret_values(producer_config) + options.secrets())
         settings = spec.validate(producer_config, options)
         settings["bootstrap_servers"] = list(self.servers)
+        if collector_spec is not None:
+            settings["collector"] = self.collector
         setter(self, "transport_settings", settings)
         setter(self, "host", self.hostname or socket.gethostname())
+
+    def _check_collector(self) -> TransportSpec | None:
+        """With ``collector`` set, records go to a local collector: no broker, client or producer options."""
+        if not isinstance(self.prefork_collector, bool):
+            raise ConfigTypeError(f"prefork_collector: expected True or False, got {self.prefork_collector!r}")
+        if self.prefork_collector and (self.collector is not None or self.spool_dir is not None):
+            raise ConfigError("prefork_collector: cannot be set with collector or spool_dir (forked children hand "
+                              "their records to this process's memory queue)")
+        if self.collector is None:
+            return None
+        from .transports.collector import SPEC, socket_path
+        object.__setattr__(self, "collector", socket_path(self.collector))
+        given = [name for name in ("bootstrap_servers",) if getattr(self, name) is not None]
+        given += [name for name in CLIENT_OPTION_NAMES if getattr(self, name) is not None]
+        if self.producer_config:
+            given.append("producer_config")
+        if self.transport != "kafka-python":
+            given.append("transport")
+        if given:
+            raise ConfigError(f"collector: the collector connects to the broker, so {given} cannot be set with it "
+                              f"(set them on the collector: kafkalog collect)")
+        return SPEC
 
     def _check_fields(self) -> None:
         object.__setattr__(self, "static_fields", check_static_fields(self.static_fields, self.max_message_bytes))
@@ -264,7 +292,7 @@ class KafkaLogConfig:
             return config
         check_option_names(options)
         given = {"bootstrap_servers": bootstrap_servers, "topic": topic}
-        check_required({name: value for name, value in given.items() if value is not None})
+        check_required({**options, **{name: value for name, value in given.items() if value is not None}})
         return cls(bootstrap_servers=bootstrap_servers, topic=topic, **options)
 
 
@@ -278,6 +306,7 @@ def default_of(empty: Mapping[str, Any]) -> dict[str, Any]:
 
 
 REQUIRED: dict[str, str] = {"bootstrap_servers": "'127.0.0.1:9092'", "topic": "'app-logs'"}
+COLLECTOR_EXAMPLE = "/run/kafkalog/collector.sock"
 _generated_init = KafkaLogConfig.__init__
 
 
@@ -296,9 +325,13 @@ def check_option_names(options: Mapping[str, Any], others: Mapping[str, str] | N
 def check_required(options: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigTypeError` naming the required options missing from ``options``."""
     missing = [name for name in REQUIRED if name not in options]
+    if options.get("collector") is not None and "bootstrap_servers" in missing:
+        missing.remove("bootstrap_servers")  # the collector ships, with its own servers
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         examples = ", ".join(f"{name}={REQUIRED[name]}" for name in missing)
+        if "bootstrap_servers" in missing:
+            examples += f"; or collector={COLLECTOR_EXAMPLE!r}"
         raise ConfigTypeError(f"{' and '.join(missing)} {verb} required (e.g. {examples})")
 
 

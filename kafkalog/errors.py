@@ -44,8 +44,9 @@ class Reason:
     ``SPOOL_ERROR`` (the disk refused a write), ``SPOOL_CORRUPT`` (a torn or corrupt frame), ``INTERNAL_ERROR``,
     and the delivery errors a transport maps client exceptions to: ``MESSAGE_TOO_LARGE``, ``INVALID_TOPIC``,
     ``AUTH_FAILED``, ``NOT_AUTHORIZED``, ``TLS_ERROR``, ``BROKER_ERROR``, ``BROKER_UNAVAILABLE``, ``TIMEOUT``,
-    ``TRANSPORT_ERROR``, ``CONFIG_ERROR``. Report-only kinds: ``SPOOL`` (the spool directory), ``WORKER``,
-    ``CLOSE``, ``FORMATTER`` (a formatter that disables key and topic templates), ``LEVELS`` (``levels_from``).
+    ``TRANSPORT_ERROR``, ``CONFIG_ERROR``, ``COLLECTOR_UNAVAILABLE``, ``COLLECTOR_BUSY``. Report-only kinds:
+    ``SPOOL`` (the spool directory), ``WORKER``, ``CLOSE``, ``FORMATTER`` (a formatter that disables key and topic
+    templates), ``LEVELS`` (``levels_from``).
     """
 
     QUEUE_FULL = "queue_full"
@@ -67,13 +68,16 @@ class Reason:
     TIMEOUT = "timeout"
     TRANSPORT_ERROR = "transport_error"
     CONFIG_ERROR = "config_error"
+    COLLECTOR_UNAVAILABLE = "collector_unavailable"  # retried: the local collector is not there (yet)
+    COLLECTOR_BUSY = "collector_busy"  # retried: the collector's queue is full, it took nothing of the batch
     SPOOL = "spool"
     WORKER = "worker"
     CLOSE = "close"
     FORMATTER = "formatter"
     LEVELS = "levels"
 
-    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT})
+    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT,
+                               COLLECTOR_UNAVAILABLE, COLLECTOR_BUSY})
     """Errors a spool waits out (records stay on disk and are retried) instead of dropping: an outage, bad
     credentials or certificates. Not ``NOT_AUTHORIZED``: a topic the credentials may not write to is about those
     records, and waiting for it would hold up every record behind them."""

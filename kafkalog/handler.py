@@ -61,6 +61,7 @@ class KafkaHandler(logging.Handler):
             headers: Mapping[str, str | bytes] | Sequence[str] | None = None,
             redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None,
             rate_limit: RateLimit | Mapping[str, Any] | None = None, levels_from: str | None = None,
+            collector: str | None = None, prefork_collector: bool = False,
             security_protocol: str | None = None,
             sasl_mechanism: str | None = None, sasl_username: str | None = None, sasl_password: str | None = None,
             ssl_ca_file: str | os.PathLike[str] | None = None, ssl_cert_file: str | os.PathLike[str] | None = None,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # Subcommand names; each is a module of this package.
-SUBCOMMANDS: tuple[str, ...] = ("check", "consume", "levels", "tail")
+SUBCOMMANDS: tuple[str, ...] = ("check", "collect", "consume", "levels", "tail")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,8 @@ def test_reference_lists_each_option_with_type_and_default() -> None:
     text = _config_docs.reference_markdown()
     rows = {line.split(" | ")[0].strip("| `"): line for line in text.splitlines() if line.startswith("| `")}
     assert set(rows) == {f.name for f in dataclasses.fields(KafkaLogConfig) if f.init}
-    assert "| `bootstrap_servers` | `str` or list of `str` | required |" in rows["bootstrap_servers"]
+    assert ("| `bootstrap_servers` | `str` or list of `str` or `None` | required (unless `collector`) |"
+            in rows["bootstrap_servers"])
     assert '| `oversize` | `"truncate"` or `"drop"` | `"truncate"` |' in rows["oversize"]
     assert '| `ssl_ca_file` | `str` or path or `None` | `None` |' in rows["ssl_ca_file"]
     assert "| `queue_max_bytes` | `int` | `67108864` (64 MiB) |" in rows["queue_max_bytes"]

@@ -34,7 +34,8 @@ def test_every_option_is_a_keyword_parameter_with_the_configs_type_and_default(c
         assert parameter.default == (f.default if f.default is not MISSING else EMPTY), f.name
     for name, field_name in (("bootstrap_servers", "bootstrap_servers"), ("topic", "topic")):
         config_type = next(f.type for f in options if f.name == field_name)
-        assert parameters[name].annotation == f"{config_type} | None"
+        optional = config_type if config_type.endswith("| None") else f"{config_type} | None"
+        assert parameters[name].annotation == optional
 
 
 @pytest.mark.parametrize("cls", CLASSES)
