@@ -18,7 +18,8 @@ import pytest
 
 from kafkalog import KafkaHandler
 from kafkalog._report import ErrorReporter
-from kafkalog._worker import RECORD_OVERHEAD, Worker
+from kafkalog._worker import Worker
+from kafkalog.buffers import RECORD_OVERHEAD
 from kafkalog.errors import DeliveryError
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
