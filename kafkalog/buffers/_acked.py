@@ -34,6 +34,7 @@ class AckedQueue:
         self.config = config
         self.ledger = ledger
         self._wake = wake
+        self._headers = config.headers_for is not None  # records carry headers only with the headers option
         self._chunks: deque[list[Message]] = deque()  # put batches (and batches put back), oldest first
         self._head = 0  # records of _chunks[0] already taken
         self._depth = 0
@@ -54,7 +55,7 @@ class AckedQueue:
         """Wait for room (at most the bounds, or an empty queue for a batch over them), then queue all of
         ``messages``; refused whole (counted ``closed``) only when the worker closes. A batch is charged whole,
         as :meth:`take` gives it back."""
-        count, size = len(messages), charge_all(messages)
+        count, size = len(messages), charge_all(messages, headers=self._headers)
         config, ledger = self.config, self.ledger
         with ledger.lock:
             counters = ledger.counters
@@ -104,7 +105,7 @@ class AckedQueue:
                     self._head = 0
                 else:
                     self._head = end
-            size = charge_all(taken)
+            size = charge_all(taken, headers=self._headers)
             self._depth -= len(taken)
             self._bytes = max(0, self._bytes - size)
             self._in_flight, self._in_flight_bytes = len(taken), size

@@ -42,12 +42,15 @@ def charge(message: Message) -> int:
     return size
 
 
-def charge_all(messages: list[Message]) -> int:
-    """The sum of :func:`charge` over ``messages``, in C-speed passes (a tail puts thousands at once)."""
+def charge_all(messages: list[Message], *, headers: bool = True) -> int:
+    """The sum of :func:`charge` over ``messages``, in C-speed passes (a tail puts thousands at once).
+    ``headers=False``: the caller knows none has headers (no ``headers`` option), which spares a pass."""
     total = sum(map(len, map(_VALUE, messages))) + sum(map(len, filter(None, map(_KEY, messages))))
     total += RECORD_OVERHEAD * len(messages)
-    headers: Iterable[tuple[tuple[str, bytes], ...]] = filter(None, map(_HEADERS, messages))
-    for pairs in headers:
+    if not headers:
+        return total
+    with_headers: Iterable[tuple[tuple[str, bytes], ...]] = filter(None, map(_HEADERS, messages))
+    for pairs in with_headers:
         total += sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in pairs)
     return total
 
