@@ -23,10 +23,9 @@ from typing import Any
 from _common import code_version, table
 
 from kafkalog import KafkaLogConfig
-from kafkalog._acked import AckedQueue
 from kafkalog._intake import _new_message
-from kafkalog._queue import Ledger
-from kafkalog.spool import DiskSpool, SpoolQueue
+from kafkalog.buffers import AckedQueue, Ledger, SpoolQueue
+from kafkalog.spool import DiskSpool
 from kafkalog.tail import shipper_config
 from kafkalog.tail._events import EventMaker
 from kafkalog.tail._lines import EntryAssembler, LineSplitter, PlainRead
@@ -79,7 +78,7 @@ def main() -> None:
     def queue_plain() -> None:
         for records in encoded:
             messages = list(map(_new_message, zip(repeat("bench"), repeat(None), records, repeat(ms), repeat(None))))
-            acked.put_many(messages, [])
+            acked.put_many(messages)
 
     def take_plain() -> None:
         while (taken := acked.take(10_000)) is not None:
@@ -109,7 +108,7 @@ def main() -> None:
         spool = DiskSpool(f"{work}/spool", max_bytes=1 << 31)
         queue = SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None)  # no sender
         stage("--spool: put each read into the spool (frames, one write)",
-              lambda: [queue.put_many(batch, [len(m.value) + 256 for m in batch]) for batch in batches])
+              lambda: [queue.put_many(batch) for batch in batches])
 
         def read_back() -> int:
             count = 0
@@ -120,7 +119,7 @@ def main() -> None:
 
         def fill() -> None:
             for batch in batches:
-                queue.put_many(batch, [len(m.value) + 256 for m in batch])
+                queue.put_many(batch)
 
         read_back()  # the puts' runs above, drained
         stage("--spool: read the spool back and commit (sender)", read_back, fill)

@@ -47,6 +47,10 @@ def untrack(worker: Closable) -> None:
     _live.discard(worker)
 
 
+def live() -> list[Closable]:  # the workers not closed yet, a snapshot (kafkalog.testing's capture)
+    return list(_live)
+
+
 def close_all() -> None:
     """Drain every live worker within its own close_timeout, all at the same time; a SIGTERM cannot cut it short.
 

@@ -13,7 +13,14 @@ _TOPIC_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_-]+)*$")
 MAX_TOPIC_LEN = 249
+TOPIC_RULE = "1-249 characters of a-z A-Z 0-9 . _ -"
+"""Kafka's rule for a topic name, as said in errors (besides: not ``.`` or ``..``)."""
 UNKNOWN = "unknown"
+
+
+def is_topic_name(name: str) -> bool:
+    """Kafka accepts ``name`` as a topic name: the one place this rule is written."""
+    return 0 < len(name) <= MAX_TOPIC_LEN and name not in (".", "..") and not _TOPIC_CHARS.search(name)
 
 
 def _lookup(event: Event, path: tuple[str, ...]) -> Any:
@@ -55,7 +62,7 @@ def compile_topic(topic: object) -> tuple[str | None, Callable[[Event], str]]:
         raise ConfigError(f"topic: unbalanced braces in template {topic!r}")
     if _TOPIC_CHARS.search(literal) or not topic or len(topic) > MAX_TOPIC_LEN or topic in (".", ".."):
         raise ConfigError(
-            f"topic: {topic!r} is not a valid Kafka topic name (1-249 characters of a-z A-Z 0-9 . _ -, "
+            f"topic: {topic!r} is not a valid Kafka topic name ({TOPIC_RULE}, "
             "optionally with {placeholders})")
     if not names:
         return topic, lambda event: topic

@@ -1,7 +1,7 @@
 """The sender: opens the transport with backoff and delivers batches, retrying until each record is settled.
 
 It runs on the worker's thread only and knows Kafka clients only through the :class:`~kafkalog.typing.Transport`
-protocol. Every outcome goes back to the queue the batch came from (:meth:`RecordQueue.settle`).
+protocol. Every outcome goes back to the queue the batch came from (:meth:`~kafkalog.buffers.Buffer.settle`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 from collections import Counter
 
 from . import _lifecycle as lifecycle
-from ._queue import Ledger, RecordQueue, Taken
 from ._report import ErrorReporter
 from ._retry import Backoff
+from .buffers import Buffer, Ledger, Taken
 from .config import KafkaLogConfig
 from .errors import DeliveryError, Reason
 from .typing import Message, Transport
@@ -50,7 +50,7 @@ class Sender:
             _orphans.append(self._transport)
             self._transport = None
 
-    def deliver(self, queue: RecordQueue, taken: Taken) -> bool:
+    def deliver(self, queue: Buffer, taken: Taken) -> bool:
         """Send ``taken`` until each record is delivered or dropped with a reason; retry with backoff.
 
         From a durable queue (the spool) there is no give-up time and the errors the spool waits out are

@@ -14,14 +14,13 @@ import time
 from dataclasses import dataclass
 
 from . import _lifecycle as lifecycle
-from ._acked import AckedQueue
-from ._queue import HEADER_OVERHEAD, RECORD_OVERHEAD, Ledger, MemoryQueue, RecordQueue, Taken
 from ._report import ErrorReporter
 from ._sender import Sender
 from ._stats import Stats
+from .buffers import Buffer, Ledger, Taken, open_buffer
 from .config import KafkaLogConfig
 from .errors import Reason
-from .spool import DiskSpool, SpoolQueue
+from .spool import DiskSpool
 from .typing import Message
 
 _IDLE_WAIT = 1.0
@@ -46,7 +45,7 @@ class Worker:
 
     def __init__(self, config: KafkaLogConfig, name: str, *, acked: bool = False) -> None:
         """``acked``: the caller keeps its records until they are settled (``kafkalog tail``: its files) and
-        follows :meth:`acked_through`; without a spool they then wait in an :class:`AckedQueue`."""
+        follows the buffer's tickets (:attr:`buffer`); without a spool they then wait in an ``AckedQueue``."""
         self.config = config
         self.name = name
         self._acked = acked
@@ -82,13 +81,9 @@ class Worker:
         self._stop = threading.Event()  # close asked: cut backoff sleeps short
         self._thread: threading.Thread | None = None
         self.thread_idents: frozenset[int | None] = frozenset()  # the worker's threads, to filter their records
-        self._queue: RecordQueue
-        if self._disk is not None:
-            self._queue = SpoolQueue(self.config, self._disk, ledger, self._wake.set, self.report)
-        elif self._acked:
-            self._queue = AckedQueue(self.config, ledger, self._wake.set)
-        else:
-            self._queue = MemoryQueue(self.config, ledger, self._wake.set, lambda: self._thread)
+        self._queue: Buffer = open_buffer(self.config, ledger, disk=self._disk, acked=self._acked,
+                                          wake=self._wake.set, report=self.report,
+                                          sender_thread=lambda: self._thread)
         self._sender = Sender(self.config, ledger, self._reporter, self._stop)
         self._pid = os.getpid()
 
@@ -100,49 +95,33 @@ class Worker:
 
     # --- the application's side -------------------------------------------------------------------------------
 
+    @property
+    def buffer(self) -> Buffer:
+        """This process's buffer (a forked child gets a new one): for a caller that follows its tickets."""
+        return self._queue
+
     def put(self, message: Message, level: int = 0) -> bool:
         """Queue one record without blocking (except where ``overflow`` says "block" for its ``level``); False if
         it was dropped."""
         if self._thread is None:
             self._start_thread()
-        size = len(message.value) + (len(message.key) if message.key else 0) + RECORD_OVERHEAD
-        if message.headers:
-            size += sum(len(name) + len(value) + HEADER_OVERHEAD for name, value in message.headers)
-        reason = self._queue.put(message, size, level)
+        reason = self._queue.put(message, level)
         if reason:
             self._report_drop(reason)
             return False
         return True
 
     def put_many(self, messages: list[Message]) -> int:
-        """Queue records in one go (one lock round and one spool write where the queue can); each is accepted or
+        """Queue records in one go (one lock round and one spool write where the buffer can); each is accepted or
         dropped as :meth:`put` would (level 0). Returns how many were handled before the first refused because
         the worker is closing (that one and those after it are counted as dropped ``closed``) or, under
         ``spool_full_policy="block"``, kept off the disk by a disk error (counted as ``spool_error``)."""
         if self._thread is None:
             self._start_thread()
-        if isinstance(self._queue, AckedQueue):  # charges each batch whole: no sizes needed
-            done, reason = self._queue.put_many(messages, [])
-            if reason:
-                self._report_drop(reason)
-            return done
-        sizes = [len(m.value) + (len(m.key) if m.key else 0) + RECORD_OVERHEAD
-                 + (sum(len(n) + len(v) + HEADER_OVERHEAD for n, v in m.headers) if m.headers else 0)
-                 for m in messages]
-        done, reason = self._queue.put_many(messages, sizes)
+        done, reason = self._queue.put_many(messages)
         if reason:
             self._report_drop(reason)
         return done
-
-    def put_count(self) -> int | None:
-        """Records put so far into an :class:`AckedQueue` (a source's ticket for its last put); None without one."""
-        queue = self._queue
-        return queue.accepted if isinstance(queue, AckedQueue) else None
-
-    def acked_through(self) -> int | None:
-        """How many of the records put into an :class:`AckedQueue` are settled, oldest first; None without one."""
-        queue = self._queue
-        return queue.acked if isinstance(queue, AckedQueue) else None
 
     def _report_drop(self, reason: str) -> None:
         config = self.config
@@ -309,7 +288,7 @@ class Worker:
         with self._ledger.lock:
             self.thread_idents = self.thread_idents | {threading.get_ident()}
 
-    def _next_batch(self, queue: RecordQueue) -> Taken | None:
+    def _next_batch(self, queue: Buffer) -> Taken | None:
         """The next batch, waiting for records (and ``linger`` to gather more); None once closed and drained."""
         config = self.config
         ledger = self._ledger

@@ -76,8 +76,23 @@ class Reason:
     FORMATTER = "formatter"
     LEVELS = "levels"
 
-    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT,
+    NOT_RETRIABLE = frozenset({MESSAGE_TOO_LARGE, INVALID_TOPIC, AUTH_FAILED, NOT_AUTHORIZED, CONFIG_ERROR})
+    """Errors no retry of the same bytes with the same settings fixes, whatever the client says: both transports
+    mark them not retriable (the one policy; a transport only maps its client's errors to a reason)."""
+
+    KEPT_BY_SPOOL = frozenset({AUTH_FAILED, TLS_ERROR, CONFIG_ERROR, BROKER_ERROR, BROKER_UNAVAILABLE, TIMEOUT,
                                COLLECTOR_UNAVAILABLE, COLLECTOR_BUSY})
-    """Errors a spool waits out (records stay on disk and are retried) instead of dropping: an outage, bad
-    credentials or certificates. Not ``NOT_AUTHORIZED``: a topic the credentials may not write to is about those
-    records, and waiting for it would hold up every record behind them."""
+    """Errors a durable buffer (the spool, a tail's files) waits out, records kept and retried, instead of
+    dropping: an outage (of the broker or of the local collector), bad credentials, certificates or client
+    settings. All are fixed outside the records (the broker comes back, the operator fixes the settings and
+    restarts), so dropping would lose what the spool is there to keep. ``CONFIG_ERROR`` is kept for that reason:
+    options are checked at construction, so one at run time is a setting the client refused, fixed by a restart
+    like a password. Not ``NOT_AUTHORIZED``: a topic the credentials may not write to is about those records, and
+    waiting for it would hold up every record behind them (nor ``MESSAGE_TOO_LARGE``/``INVALID_TOPIC``, also
+    about the records)."""
+
+
+def is_retriable(reason: str, client_says: bool) -> bool:
+    """The one rule of what a transport reports as retriable: what its client says, unless the reason is one no
+    retry fixes (:attr:`Reason.NOT_RETRIABLE`)."""
+    return client_says and reason not in Reason.NOT_RETRIABLE

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import DeliveryError, Reason
-from ..transports._confluent_config import _import_client
-from ..transports._confluent_errors import _error_name, _Health, to_delivery_error
+from ..transports.confluent import ClientHealth, error_name, import_client, to_delivery_error
 from ._steps import EXIT_TOPIC, CheckFailed
 
 _CONNECTION_PREFIXES = ("security.protocol", "sasl.", "ssl.", "enable.ssl", "socket.", "broker.address.",
@@ -22,7 +21,7 @@ _AUTO_CREATE = "auto.create.topics.enable"
 
 
 def _admin_module() -> Any:
-    _import_client()  # the install hint when confluent-kafka is missing
+    import_client()  # the install hint when confluent-kafka is missing
     import confluent_kafka.admin
 
     return confluent_kafka.admin
@@ -43,13 +42,13 @@ class ConfluentProbe:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         _admin_module()  # imported before the connect step's time is counted (see KafkaPythonProbe)
         self._conf = connection_settings(settings)
-        self._health = _Health()
+        self._health = ClientHealth()
         self._admin: Any = None
         self._auth_error: DeliveryError | None = None
 
     def _on_error(self, err: Any) -> None:
         self._health.on_error(err)
-        if _error_name(err) == "_SSL":
+        if error_name(err) == "_SSL":
             self._auth_error = DeliveryError(Reason.TLS_ERROR, f"TLS handshake failed (check ssl.ca.location and "
                                                                f"the broker certificate): {err}", retriable=False)
         elif self._health.blocking is not None and self._health.blocking.reason == Reason.AUTH_FAILED:
@@ -87,7 +86,7 @@ class ConfluentProbe:
         if info is None:
             return None
         if info.error is not None:
-            name = _error_name(info.error)
+            name = error_name(info.error)
             if name == "UNKNOWN_TOPIC_OR_PART":
                 return None
             raise CheckFailed(f"metadata error for {topic!r}: {name}", EXIT_TOPIC)
@@ -106,12 +105,12 @@ class ConfluentProbe:
         return None if entry is None or entry.value is None else str(entry.value).lower() == "true"
 
     def _consumer(self) -> Any:
-        client = _import_client()
+        client = import_client()
         return client.Consumer({**self._client_conf(), "group.id": "kafkalog-check", "enable.auto.commit": False,
                                 "enable.partition.eof": False, "fetch.wait.max.ms": 100})
 
     def end_offsets(self, topic: str, partitions: Sequence[int], timeout: float) -> dict[int, int]:
-        client = _import_client()
+        client = import_client()
         consumer = self._consumer()
         try:
             return {p: int(consumer.get_watermark_offsets(client.TopicPartition(topic, p), timeout=timeout)[1])
@@ -122,7 +121,7 @@ class ConfluentProbe:
             consumer.close()
 
     def find(self, topic: str, start: dict[int, int], marker: bytes, timeout: float) -> tuple[int, int] | None:
-        client = _import_client()
+        client = import_client()
         deadline = time.monotonic() + timeout
         partitions = self.partitions(topic, timeout) or []
         consumer = self._consumer()

@@ -19,7 +19,7 @@ from .._client_noise import (
     quiet_client_warnings,
     release_client_logs,
 )
-from ..transports._kafka_python_errors import AUTH_MARKERS, TLS_MARKERS, classify, to_delivery_error
+from ..transports.kafka_python import AUTH_MARKERS, TLS_MARKERS, classify, to_delivery_error
 from ._steps import EXIT_ROUND_TRIP, EXIT_TOPIC, CheckFailed
 
 _CONNECTION_PREFIXES = ("security_protocol", "sasl_", "ssl_")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from .._encode import dumps
 from .._records import RecordBuilder
 from ..config import KafkaLogConfig
-from ..errors import DeliveryError
+from ..errors import DeliveryError, Reason
 from ..schemas import mapper_for
 from ..typing import Message
 from ._steps import (
@@ -119,7 +119,7 @@ def _send(config: KafkaLogConfig, message: Message, deadline: Deadline) -> None:
             if outcome is None:
                 return
             error = outcome if isinstance(outcome, DeliveryError) else DeliveryError(
-                "transport_error", repr(outcome), retriable=True)
+                Reason.TRANSPORT_ERROR, repr(outcome), retriable=True)
             if not error.retriable or deadline.end - time.monotonic() < _RETRY_PAUSE:
                 raise error
             time.sleep(_RETRY_PAUSE)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .._queue import HEADER_OVERHEAD, RECORD_OVERHEAD
 from .._stats import Stats
 from .._worker import CloseReport, Worker
+from ..buffers import charge_all
 from ..config import KafkaLogConfig
 from ..typing import Message
 from . import _framing as wire
@@ -32,14 +32,11 @@ class Pipeline:
         """(status, reason) for a batch: ACCEPTED once in the queue (or written to the spool), BUSY when it does
         not fit right now or the collector is closing."""
         config = self.config
-        sizes = [len(m.value) + (len(m.key) if m.key else 0) + RECORD_OVERHEAD
-                 + (sum(len(n) + len(v) + HEADER_OVERHEAD for n, v in m.headers) if m.headers else 0)
-                 for m in messages]
         stats = self.worker.stats()
         if stats.closed:
             return wire.BUSY, "closing"
         if not self.durable and (stats.queue_depth + len(messages) > config.queue_max_records
-                                 or stats.queue_bytes + sum(sizes) > config.queue_max_bytes):
+                                 or stats.queue_bytes + charge_all(messages) > config.queue_max_bytes):
             return wire.BUSY, "queue full"
         done = self.worker.put_many(messages)
         if done < len(messages):  # closing between the check and the put: those records were counted "closed"

@@ -22,6 +22,7 @@ from typing import Any
 
 from .._worker import CloseReport
 from ..config import KafkaLogConfig
+from ..errors import Reason
 from . import _framing as wire
 from ._peer import Peer, allowed, peer_of
 from ._pipeline import Pipeline
@@ -243,9 +244,9 @@ class Collector:
         except (ConnectionError, OSError):
             pass
         except Exception as exc:  # a bug here must end this connection only, and say why
-            self._cut_off(client, "internal_error")
+            self._cut_off(client, Reason.INTERNAL_ERROR)
             if self.pipeline is not None:
-                self.pipeline.worker.report("internal_error", f"collector: {type(exc).__name__}: {exc}")
+                self.pipeline.worker.report(Reason.INTERNAL_ERROR, f"collector: {type(exc).__name__}: {exc}")
         finally:
             client.closed_at = time.time()
             self._clients.pop(key, None)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from .._encode import _key_str, sanitize
+from .._records import RESERVED_KEYS
 from ..typing import Event
 
 ECS_VERSION = "1.6.0"
@@ -22,8 +23,7 @@ CONFLICTS_KEY = "kafkalog"
 """Top-level object for what has no ECS home: ``kafkalog.fields`` (fields that would overwrite an ECS field) and
 ``kafkalog.truncated``."""
 
-_HANDLED = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
-                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service"})
+_HANDLED = RESERVED_KEYS | {"service"}  # the record contract's keys (one list, in _records.py), and static service
 _MAX_MERGE_DEPTH = 32
 _basename = os.path.basename
 _PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})

@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from .._encode import _key_str, to_jsonable
+from .._records import RESERVED_KEYS
 from ..typing import Event
 
 UNKNOWN_SERVICE = "unknown_service"
@@ -25,8 +26,7 @@ CONFLICT_PREFIX = "kafkalog.fields."
 
 _SEVERITY = {"trace": 1, "debug": 5, "info": 9, "success": 12, "warning": 13, "warn": 13, "error": 17,
              "critical": 21, "fatal": 21}
-_HANDLED = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
-                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service"})
+_HANDLED = RESERVED_KEYS | {"service"}  # the record contract's keys (one list, in _records.py), and static service
 _HEX = frozenset("0123456789abcdef")
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_DEPTH = 32

@@ -28,7 +28,7 @@ class Acks:
     def handed(self, follower: Follower) -> None:
         """The shipper took what ``follower`` read up to its offset: with the spool it is on disk and may be saved
         now; without, once the shipper has settled it (:meth:`apply`)."""
-        ticket = self.worker.put_count()
+        ticket = self.worker.buffer.ticket()
         if ticket is None:
             follower.acknowledge(follower.offset, follower.line)
         else:
@@ -40,7 +40,7 @@ class Acks:
         waiting = self.waiting
         if not waiting:
             return
-        acked = self.worker.acked_through() or 0
+        acked = self.worker.buffer.acked()
         while waiting and waiting[0][0] <= acked:
             _, follower, epoch, offset, line = waiting.popleft()
             if epoch != follower.epoch:

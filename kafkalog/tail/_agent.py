@@ -2,7 +2,7 @@
 
 One thread runs :meth:`TailAgent.run`; another (the CLI's main thread) may call :meth:`stop` and
 :meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call. By default
-to an :class:`~kafkalog._acked.AckedQueue` in memory: the files are the buffer, a file's offset moves once what was
+to an :class:`~kafkalog.buffers.AckedQueue` in memory: the files are the buffer, a file's offset moves once what was
 read before it is settled (:class:`~._acks.Acks`), and a full queue pauses reading. With ``--spool`` to a
 disk spool (``spool_full_policy="block"``): a put returns once the record is on disk, so the offset after it may
 be saved at once, and a full spool pauses reading instead of dropping anything.

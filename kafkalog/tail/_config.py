@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._route import TOPIC_RULE, is_topic_name
 from .._suggest import suggest
 from ..config import OPTION_NAMES, check_static_fields
 from ..errors import ConfigError
@@ -79,9 +80,8 @@ def make_input(options: Mapping[str, Any], where: str = "", line_of: Any = None,
     if not isinstance(exclude, Sequence) or not all(isinstance(p, str) for p in exclude):
         raise fail("exclude", "expected a list of glob patterns")
     topic = options.get("topic")
-    if topic is not None and (not isinstance(topic, str) or topic in (".", "..")
-                              or not re.fullmatch(r"[a-zA-Z0-9._-]{1,249}", topic)):
-        raise fail("topic", f"{topic!r} is not a valid Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)")
+    if topic is not None and (not isinstance(topic, str) or not is_topic_name(topic)):
+        raise fail("topic", f"{topic!r} is not a valid Kafka topic name ({TOPIC_RULE})")
     fmt = options.get("format", "text")
     if fmt not in FORMATS:
         raise fail("format", f"{fmt!r} is not one of {list(FORMATS)}")

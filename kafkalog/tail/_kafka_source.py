@@ -9,7 +9,6 @@ by itself when the broker goes away; until then the inputs stay as they were.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,10 +17,10 @@ from urllib.parse import unquote, urlsplit
 
 from .._client_noise import ClientLog, capture_client_logs, capture_new_threads, release_client_logs
 from .._client_options import SECURITY_OPTIONS
+from .._route import TOPIC_RULE, is_topic_name
 from ..consume.security import security_config
 from ._config import TailConfigError, TailSettings, parse_settings
 
-_TOPIC = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _POLL_MS = 500
 _RETRY = 1.0  # seconds to wait after an unexpected error of the client before polling again
 _UNSET = object()  # no record for the key read yet
@@ -33,9 +32,8 @@ def parse_url(url: str) -> tuple[str, str]:
     topic, key = parts.netloc, unquote(parts.path[1:])
     if parts.scheme != "kafka" or parts.query or parts.fragment or not key:
         raise TailConfigError(f"--config-source: expected kafka://TOPIC/KEY, got {url!r}")
-    if topic in (".", "..") or not _TOPIC.fullmatch(topic):
-        raise TailConfigError(f"--config-source {url!r}: {topic!r} is not a valid Kafka topic name "
-                              "(1-249 of a-z A-Z 0-9 . _ -)")
+    if not is_topic_name(topic):
+        raise TailConfigError(f"--config-source {url!r}: {topic!r} is not a valid Kafka topic name ({TOPIC_RULE})")
     return topic, key
 
 

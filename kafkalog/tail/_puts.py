@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import accumulate
 
-from .._queue import RECORD_OVERHEAD
+from ..buffers import RECORD_OVERHEAD
 from ..config import KafkaLogConfig
 
 

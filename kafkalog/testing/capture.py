@@ -11,23 +11,21 @@ what would have gone to the broker.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from .. import _lifecycle, config
-from ..transports._registry import TransportSpec
+from .. import _lifecycle
+from ..transports._registry import override_named_transports
 from ..transports.memory import MemoryTransport
 from ..typing import Message
 
 __all__ = ["RecordCapture", "capture_records"]
 
 _DEFAULT_TIMEOUT = 5.0
-_SEAM = "resolve_transport"  # what KafkaLogConfig calls to turn its transport option into a TransportSpec
 
 
 class RecordCapture:
@@ -41,7 +39,7 @@ class RecordCapture:
     def __init__(self) -> None:
         self._transport = MemoryTransport()
         self._factory = self._build  # one bound method, compared by identity to find our workers
-        self._original: Any = None
+        self._remove: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
     # -- activation ----------------------------------------------------------------------------------------
@@ -49,25 +47,17 @@ class RecordCapture:
     def start(self) -> RecordCapture:
         """Route every handler, sink and config made from now on into this capture."""
         with self._lock:
-            if self._original is not None:
+            if self._remove is not None:
                 raise RuntimeError("this RecordCapture is already active")
-            self._original = original = getattr(config, _SEAM)
-
-            def resolve(transport: object) -> TransportSpec:
-                spec: TransportSpec = original(transport)  # the transport's own option checks still run
-                if not isinstance(transport, str):
-                    return spec  # a transport object of the test's own
-                return dataclasses.replace(spec, factory=self._factory, client_modules=())
-
-            setattr(config, _SEAM, resolve)
+            self._remove = override_named_transports(self._factory)  # a test's own transport object is left alone
         return self
 
     def stop(self) -> None:
         """Stop capturing new handlers and sinks (those already made keep shipping here until closed)."""
         with self._lock:
-            if self._original is not None:
-                setattr(config, _SEAM, self._original)
-                self._original = None
+            if self._remove is not None:
+                self._remove()
+                self._remove = None
 
     def __enter__(self) -> RecordCapture:
         return self.start()
@@ -85,7 +75,7 @@ class RecordCapture:
         """Wait until every captured handler and sink has shipped what it was given; False if ``timeout`` passed."""
         deadline = time.monotonic() + timeout
         ok = True
-        for worker in list(_lifecycle._live):
+        for worker in _lifecycle.live():
             worker_config = getattr(worker, "config", None)
             spec = getattr(worker_config, "transport_spec", None)
             if spec is None or spec.factory != self._factory:
@@ -124,7 +114,7 @@ class RecordCapture:
         return len(self.messages())
 
     def __repr__(self) -> str:
-        state = "active" if self._original is not None else "stopped"
+        state = "active" if self._remove is not None else "stopped"
         return f"<RecordCapture {state}, {len(self._transport.messages)} message(s)>"
 
 

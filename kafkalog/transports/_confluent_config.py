@@ -14,7 +14,7 @@ from typing import Any
 from .._client_options import CLIENT_NAMES, ClientOptions, Setting, origin_of, translate
 from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
-from ._confluent_errors import _error_text, _Health
+from ._confluent_errors import ClientHealth, _error_text
 
 INSTALL_HINT = "pip install 'kafkalog[confluent]'"
 
@@ -79,7 +79,7 @@ _CASE_SENSITIVE_CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _import_client() -> Any:
+def import_client() -> Any:
     try:
         import confluent_kafka
     except ImportError as exc:
@@ -182,7 +182,7 @@ def _named_options(text: str, config: Mapping[str, Any]) -> list[str]:
 def _trial(client: Any, settings: Mapping[str, Any], origin: Mapping[str, str]) -> None:
     """Build (and drop) a producer without servers: librdkafka checks every option, no network involved."""
     conf = dict(settings)
-    conf["logger"] = _Health()
+    conf["logger"] = ClientHealth()
     conf["error_cb"] = _ignore
     try:
         producer = client.Producer(conf)
@@ -226,6 +226,6 @@ def validate(producer_config: Mapping[str, Any], options: ClientOptions | None =
             raise type(exc)(scrubbed) from None
         raise
     settings = _with_defaults(config)
-    client = _import_client()
+    client = import_client()
     _trial(client, settings, origin)
     return settings

@@ -1,5 +1,5 @@
 """What librdkafka's errors mean to kafkalog: a reason code and retriability for each error name, and
-:class:`_Health`, which keeps what librdkafka reports outside delivery reports (``error_cb`` and its log lines).
+:class:`ClientHealth`, which keeps what librdkafka reports outside delivery reports (``error_cb`` and its log lines).
 
 Split out of :mod:`kafkalog.transports.confluent` (which re-exports the public names) because both the option
 checks in :mod:`._confluent_config` and the transport itself need them.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DeliveryError
+from ..errors import DeliveryError, Reason, is_retriable
 
 _SIZE = frozenset({"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_MSG_SIZE"})
 _AUTH = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "ILLEGAL_SASL_STATE",
@@ -29,11 +29,10 @@ _RETRIABLE = _CONNECTIVITY | frozenset({
     "_FATAL", "_STATE", "OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID", "INVALID_PRODUCER_EPOCH",
     "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "_FAIL",
 })
-NOT_RETRIABLE_REASONS = frozenset({"message_too_large", "auth_failed", "not_authorized", "invalid_topic",
-                                   "config_error"})
+NOT_RETRIABLE_REASONS = Reason.NOT_RETRIABLE  # the policy is kafkalog's (errors.py); kept under its old name
 
 
-def _error_name(err: Any) -> str:
+def error_name(err: Any) -> str:
     try:
         return str(err.name())
     except Exception:
@@ -50,18 +49,18 @@ def _error_text(err: Any) -> str:
 def reason_of(name: str) -> str:
     """Our reason code for a librdkafka error name (``KafkaError.name()``)."""
     if name in _SIZE:
-        return "message_too_large"
+        return Reason.MESSAGE_TOO_LARGE
     if name in _AUTH:
-        return "auth_failed"
+        return Reason.AUTH_FAILED
     if name in _NOT_AUTHORIZED:
-        return "not_authorized"
+        return Reason.NOT_AUTHORIZED
     if name in _TOPIC:
-        return "invalid_topic"
+        return Reason.INVALID_TOPIC
     if name in _TIMEOUT:
-        return "timeout"
+        return Reason.TIMEOUT
     if name in _CONFIG:
-        return "config_error"
-    return "broker_error"
+        return Reason.CONFIG_ERROR
+    return Reason.BROKER_ERROR
 
 
 def to_delivery_error(err: Any, context: str = "") -> DeliveryError:
@@ -75,20 +74,20 @@ def to_delivery_error(err: Any, context: str = "") -> DeliveryError:
         return err
     if isinstance(err, Exception) and err.args and hasattr(err.args[0], "code"):
         err = err.args[0]  # KafkaException(KafkaError)
-    name = _error_name(err)
+    name = error_name(err)
     reason = reason_of(name)
     try:
         said_retriable = bool(err.retriable())
     except Exception:
         said_retriable = False
-    retriable = (said_retriable or reason == "timeout" or name in _RETRIABLE) and reason not in NOT_RETRIABLE_REASONS
+    retriable = is_retriable(reason, said_retriable or reason == Reason.TIMEOUT or name in _RETRIABLE)
     message = f"{name}: {_error_text(err)}"
     if context:
         message = f"{message} ({context})"
     return DeliveryError(reason, message, retriable=retriable)
 
 
-class _Health:
+class ClientHealth:
     """What librdkafka said outside delivery reports: its ``error_cb`` and its log lines (via ``logger``).
 
     Kept apart from the transport so the producer's references to these callbacks make no cycle with it.
@@ -103,7 +102,7 @@ class _Health:
         self.last_log: str | None = None
 
     def on_error(self, err: Any) -> None:
-        name = _error_name(err)
+        name = error_name(err)
         error = to_delivery_error(err)
         self.last_error = str(error)
         try:
@@ -111,10 +110,10 @@ class _Health:
         except Exception:
             fatal = False
         if fatal:
-            self.fatal = DeliveryError("broker_error", f"fatal producer error, making a new producer: {error}",
+            self.fatal = DeliveryError(Reason.BROKER_ERROR, f"fatal producer error, making a new producer: {error}",
                                        retriable=True)
         elif name == "_ALL_BROKERS_DOWN":
-            self.blocking = DeliveryError("broker_error", f"{error}; last: {self.last_log or 'no detail'}",
+            self.blocking = DeliveryError(Reason.BROKER_ERROR, f"{error}; last: {self.last_log or 'no detail'}",
                                           retriable=True)
         elif name == "_AUTHENTICATION":
             self.blocking = error

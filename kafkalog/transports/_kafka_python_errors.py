@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 from .._client_noise import ClientLog
-from ..errors import DeliveryError, Reason
+from ..errors import DeliveryError, Reason, is_retriable
 
 _REASONS = {
     "MessageSizeTooLargeError": Reason.MESSAGE_TOO_LARGE,
@@ -15,8 +15,6 @@ _REASONS = {
     "KafkaTimeoutError": Reason.TIMEOUT,
     "InvalidTopicError": Reason.INVALID_TOPIC,
 }
-_NOT_RETRIABLE = frozenset({Reason.MESSAGE_TOO_LARGE, Reason.AUTH_FAILED, Reason.NOT_AUTHORIZED,
-                            Reason.INVALID_TOPIC})
 
 
 def _reason(exc: BaseException) -> str:
@@ -37,7 +35,7 @@ def to_delivery_error(exc: BaseException) -> DeliveryError:
     if isinstance(exc, DeliveryError):
         return exc
     reason = _reason(exc)
-    retriable = bool(getattr(exc, "retriable", True)) and reason not in _NOT_RETRIABLE
+    retriable = is_retriable(reason, bool(getattr(exc, "retriable", True)))
     if isinstance(exc, (ValueError, TypeError)) and reason != Reason.AUTH_FAILED:
         reason, retriable = Reason.CONFIG_ERROR, False
     text = str(exc)

@@ -3,6 +3,7 @@ built-in transports and how a name, class, instance or factory becomes a :class:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -41,6 +42,25 @@ def _accept_any(config: Mapping[str, Any], options: ClientOptions) -> dict[str, 
     return settings
 
 
+_named_overrides: list[TransportFactory] = []  # innermost last (nested captures)
+
+
+def override_named_transports(factory: TransportFactory) -> Callable[[], None]:
+    """Build every transport named by a string (``"kafka-python"``, ``"confluent"``) with ``factory`` until the
+    returned function is called; the named transport's option checks still run, and its client is not imported.
+
+    The supported seam of :mod:`kafkalog.testing`'s capture: configurations made meanwhile ship into ``factory``'s
+    transport. A transport object or callable a test passes itself is left alone.
+    """
+    _named_overrides.append(factory)
+
+    def remove() -> None:
+        if factory in _named_overrides:
+            _named_overrides.remove(factory)
+
+    return remove
+
+
 def resolve_transport(transport: object) -> TransportSpec:
     """A spec for ``"kafka-python"`` (default), ``"confluent"`` or a callable ``settings -> Transport``."""
     if isinstance(transport, str):
@@ -49,6 +69,8 @@ def resolve_transport(transport: object) -> TransportSpec:
             raise ConfigError(f"transport: {transport!r} is not one of {sorted(_BUILTIN)} or a callable")
         module = importlib.import_module(module_name)
         spec: TransportSpec = module.SPEC
+        if _named_overrides:
+            return dataclasses.replace(spec, factory=_named_overrides[-1], client_modules=())
         return spec
     if isinstance(transport, type):  # a class: calling it with the settings builds the transport
         return TransportSpec(transport.__name__, _accept_any, transport)

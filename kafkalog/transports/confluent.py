@@ -39,10 +39,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import DeliveryError
+from ..errors import DeliveryError, Reason
 from ..typing import Message
-from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, _import_client, scrub_config, validate
-from ._confluent_errors import NOT_RETRIABLE_REASONS, _error_name, _Health, reason_of, to_delivery_error
+from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, import_client, scrub_config, validate
+from ._confluent_errors import NOT_RETRIABLE_REASONS, ClientHealth, error_name, reason_of, to_delivery_error
 from ._registry import TransportSpec
 
 __all__ = [
@@ -52,11 +52,17 @@ __all__ = [
     "OWNED_OPTIONS",
     "SPEC",
     "STALL_GRACE",
+    "ClientHealth",
     "ConfluentTransport",
+    "error_name",
+    "import_client",
     "reason_of",
     "to_delivery_error",
     "validate",
 ]
+"""The probe interface (``kafkalog check`` drives its own admin and consumer clients): ``import_client`` (with the
+install hint), ``to_delivery_error`` and ``error_name`` (the one mapping of librdkafka's errors), ``ClientHealth``
+(what librdkafka says outside delivery reports, as ``error_cb`` and ``logger``)."""
 
 STALL_GRACE = 1.0
 """Seconds without any delivery report after which a send fails fast, once librdkafka has said all brokers are
@@ -75,7 +81,7 @@ class _Batch:
 
     __slots__ = ("failed", "health", "last_report", "messages", "produced", "purged_as", "where")
 
-    def __init__(self, messages: Sequence[Message], health: _Health) -> None:
+    def __init__(self, messages: Sequence[Message], health: ClientHealth) -> None:
         self.messages = messages
         self.failed: dict[int, BaseException] = {}
         self.produced = 0  # messages[:produced] were handed to librdkafka or failed at once
@@ -105,7 +111,7 @@ class _Batch:
         if not indexes:
             return
         index = indexes.pop(0)
-        name = _error_name(err)
+        name = error_name(err)
         if self.purged_as is not None and name in ("_PURGE_QUEUE", "_PURGE_INFLIGHT"):
             self.settle(index, self.purged_as[name == "_PURGE_INFLIGHT"])
         else:
@@ -129,10 +135,10 @@ class ConfluentTransport:
             conf["bootstrap.servers"] = servers if isinstance(servers, str) else ",".join(servers)
         self._conf = conf
         self._producer: Any = None
-        self._health = _Health()
+        self._health = ClientHealth()
 
     def open(self) -> None:
-        client = _import_client()
+        client = import_client()
         conf = dict(self._conf)
         conf["logger"] = self._health
         conf["error_cb"] = self._health.on_error
@@ -140,13 +146,13 @@ class ConfluentTransport:
         try:
             self._producer = client.Producer(conf)
         except Exception as exc:
-            raise DeliveryError("config_error", scrub_config(f"cannot create the producer: {exc}", self._conf),
+            raise DeliveryError(Reason.CONFIG_ERROR, scrub_config(f"cannot create the producer: {exc}", self._conf),
                                 retriable=False) from None
 
     def _renew(self) -> None:
         """After a fatal error: drop the producer (bounded) and make a new one."""
         self.close(0.0)
-        self._health = _Health()
+        self._health = ClientHealth()
         self.open()
 
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:
@@ -231,13 +237,13 @@ class ConfluentTransport:
         last = self._health.last_error or self._health.last_log
         what = "no delivery report" if queued else "not sent"
         text = f"{what} within {timeout:.1f}s: {detail}" + (f" (last client error: {last})" if last else "")
-        return DeliveryError("timeout", scrub_config(text, self._conf), retriable=True)
+        return DeliveryError(Reason.TIMEOUT, scrub_config(text, self._conf), retriable=True)
 
     def _error(self, exc: BaseException) -> DeliveryError:
         if type(exc).__name__ == "KafkaException":
             error = to_delivery_error(exc)
         else:
-            error = DeliveryError("config_error", f"{type(exc).__name__}: {exc}", retriable=False)
+            error = DeliveryError(Reason.CONFIG_ERROR, f"{type(exc).__name__}: {exc}", retriable=False)
         return DeliveryError(error.reason, scrub_config(str(error), self._conf), retriable=error.retriable)
 
     def close(self, timeout: float) -> None:

@@ -36,8 +36,11 @@ from ._kafka_python_config import (
 from ._kafka_python_errors import AUTH_MARKERS, TLS_MARKERS, classify, to_delivery_error
 from ._registry import TransportSpec
 
-__all__ = ["DEFAULTS", "KNOWN_OPTIONS", "OWNED_OPTIONS", "SPEC", "KafkaPythonTransport", "check_client_version",
-           "installed_client_version", "to_delivery_error", "validate"]
+__all__ = ["AUTH_MARKERS", "DEFAULTS", "KNOWN_OPTIONS", "OWNED_OPTIONS", "SPEC", "TLS_MARKERS", "KafkaPythonTransport",
+           "check_client_version", "classify", "installed_client_version", "to_delivery_error", "validate"]
+"""The probe interface (``kafkalog check`` drives its own admin and consumer clients): ``to_delivery_error`` (the one
+mapping of kafka-python's exceptions), ``classify`` with ``AUTH_MARKERS``/``TLS_MARKERS`` (what the client's log
+says an "Unable to bootstrap" was)."""
 
 _YIELD_EVERY = 16
 _CLIENT_MODULES = ("kafka",)

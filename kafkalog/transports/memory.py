@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..errors import DeliveryError
+from ..errors import DeliveryError, Reason
 from ..typing import Message
 from ._registry import TransportSpec, _accept_any
 
@@ -40,7 +40,7 @@ class MemoryTransport:
         self.threads.add(threading.current_thread().name)
         if self.fail_open > 0:
             self.fail_open -= 1
-            raise DeliveryError("broker_unavailable", "memory transport: scripted open failure", retriable=True)
+            raise DeliveryError(Reason.BROKER_UNAVAILABLE, "memory transport: scripted open failure", retriable=True)
         self.opened += 1
 
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:

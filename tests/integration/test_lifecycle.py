@@ -107,8 +107,11 @@ class TestPools:
         proc = run(tmp_path, f"""
             import multiprocessing.util, time
             _exit_function = multiprocessing.util._exit_function
+            entered = multiprocessing.get_context("fork").Value("i", 0)  # children that reached the pause
 
             def exit_function_entered_late(*args, **kwargs):
+                with entered.get_lock():
+                    entered.value += 1
                 time.sleep(2.0)  # Pool.terminate() SIGTERMs this child here
                 return _exit_function(*args, **kwargs)
 
@@ -123,7 +126,9 @@ class TestPools:
                 with multiprocessing.get_context("fork").Pool(4, initializer=child_init) as pool:
                     pool.map(work, range(400), chunksize=10)
                     pool.close()  # each child leaves its loop; leaving the block then SIGTERMs them
-                    time.sleep(0.5)
+                    deadline = time.monotonic() + 30
+                    while entered.value < 4 and time.monotonic() < deadline:  # each child is in the pause
+                        time.sleep(0.01)
         """, kafka_bootstrap, topic, extra=POOL_WORK)
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr, proc.stderr

@@ -339,3 +339,37 @@ def test_failure_never_shows_the_password(failure_runs: dict[str, FailureRun], s
     leaks = [where for where, text in shown.items() if run.secret in text]
     assert leaks == []
     assert "sasl_plain_password': '***'" in run.config_repr
+
+
+def test_spool_keeps_records_through_an_authentication_failure(secure_kafka: LocalKafka, tmp_path: Path) -> None:
+    """With a spool, a wrong password for longer than ``delivery_timeout`` drops nothing: the records wait on disk,
+    and the next start with the right password delivers each once (without the spool's rule: auth_failed drops)."""
+    topic = f"secure-spool-{uuid.uuid4().hex[:8]}"
+    secure_kafka.create_topic(topic)
+    spool, count, delivery_timeout = str(tmp_path / "spool"), 50, 1.0
+    config = _producer_config(secure_kafka, "SASL_PLAINTEXT+PLAIN")
+    reports: list[str] = []
+    handler = KafkaHandler(secure_kafka.bootstrap_for("SASL_PLAINTEXT"), topic, spool_dir=spool,
+                           producer_config={**config, "sasl_plain_password": f"wrong-{uuid.uuid4().hex}"},
+                           delivery_timeout=delivery_timeout, retry_backoff=0.1, retry_backoff_max=0.5,
+                           on_error=reports.append, handle_sigterm=False, close_timeout=2)
+    log = _logger(handler)
+    for seq in range(count):
+        log.info("seq %d", seq, extra={"seq": seq})
+    wait_until(lambda: handler.stats().dropped or any("auth_failed" in r for r in reports), timeout=60,
+               message="the wrong password was never reported")
+    failing_since = time.monotonic()
+    wait_until(lambda: (time.monotonic() - failing_since > 3 * delivery_timeout and handler.stats().retried > 2)
+               or handler.stats().dropped, timeout=60, message="the sender stopped retrying")  # dropped: asserted below
+    stats = handler.stats()
+    handler.close()
+    assert (stats.dropped, stats.delivered, stats.spool_pending) == ({}, 0, count), stats
+    fixed = KafkaHandler(secure_kafka.bootstrap_for("SASL_PLAINTEXT"), topic, spool_dir=spool,
+                         producer_config=config, handle_sigterm=False)
+    try:
+        wait_until(lambda: fixed.stats().replayed >= count, timeout=60, message="the spool was not delivered")
+        assert fixed.stats().dropped == {}
+    finally:
+        fixed.close()
+    seqs = [r.json()["fields"]["seq"] for r in read_records(secure_kafka.bootstrap, topic, count, timeout=60)]
+    assert sorted(seqs) == list(range(count)), f"each seq once expected: {sorted(seqs)}"

@@ -223,7 +223,7 @@ class TestRestarts:
         real_save = agent.store.save
 
         def save(offsets: list[Offset]) -> None:
-            saves.append((offsets[0].line if offsets else 1, agent.intake.worker.acked_through() or 0))
+            saves.append((offsets[0].line if offsets else 1, agent.intake.worker.buffer.acked()))
             real_save(offsets)
 
         agent.store.save = save  # type: ignore[method-assign]

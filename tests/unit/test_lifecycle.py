@@ -302,9 +302,15 @@ class TestPoolSigtermWatchdog:
                     log.warning("x %d", i)
                 lock = multiprocessing.Lock()
                 lock.acquire()
+                main = threading.get_ident()
+                def blocked() -> bool:
+                    frame = sys._current_frames()[main]
+                    return frame.f_code.co_name == "child" and frame.f_lineno == blocking_line
                 def take_sigterm_here():
-                    time.sleep(0.3)
+                    while not blocked():  # wait until the main thread is blocked on the lock
+                        time.sleep(0.01)
                     signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+                blocking_line = sys._getframe().f_lineno + 2
                 threading.Thread(target=take_sigterm_here).start()
                 lock.acquire()  # blocks for good, as on the task queue lock Pool.terminate() holds
             if __name__ == "__main__":

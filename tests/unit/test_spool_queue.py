@@ -12,8 +12,8 @@ import pytest
 from support import wait_until
 
 from kafkalog import KafkaLogConfig
-from kafkalog._queue import Ledger
-from kafkalog.spool import DiskSpool, SpoolAppend, SpoolBatch, SpoolQueue
+from kafkalog.buffers import RECORD_OVERHEAD, Ledger, SpoolQueue
+from kafkalog.spool import DiskSpool, SpoolAppend, SpoolBatch
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
 
@@ -77,21 +77,21 @@ class TestPut:
     def test_put_goes_to_disk(self, make_queue: Any) -> None:
         """With the disk free, a record is on disk when put returns."""
         queue, _ = make_queue()
-        assert queue.put(message(0), 300) == ""
+        assert queue.put(message(0)) == ""
         assert queue.pending() == (0, 0, 0, 1)
         assert queue.ledger.counters.spooled == 1
 
     def test_busy_disk_does_not_block_and_keeps_order(self, make_queue: Any) -> None:
         """While the sender holds the disk, records wait in memory; later they are written first, in order."""
         queue, spool = make_queue()
-        queue.put(message(0), 300)
+        queue.put(message(0))
         reader = reading_in_background(queue, spool)
         for seq in range(1, 4):
-            assert queue.put(message(seq), 300) == ""
+            assert queue.put(message(seq)) == ""
         assert queue.pending()[0] == 3  # waiting in memory
         spool.gate.set()
         reader.join(10)
-        queue.put(message(4), 300)
+        queue.put(message(4))
         assert drain(queue) == [f"a:{n}".encode() for n in range(5)]  # the reader did not commit 0: read again
         assert queue.ledger.counters.dropped == {}
 
@@ -101,8 +101,8 @@ class TestPut:
         queue, spool = make_queue()
         reader = reading_in_background(queue, spool)
         for seq in range(3):
-            queue.put(message(seq), 300)
-        assert queue.pending()[:2] == (3, 900)
+            queue.put(message(seq))
+        assert queue.pending()[:2] == (3, 3 * (3 + RECORD_OVERHEAD))  # b"a:N" each
         spool.gate.set()
         reader.join(10)
         assert queue.pending() == (0, 0, 0, 3)
@@ -111,9 +111,9 @@ class TestPut:
         """Past queue_max_records waiting, a logging call waits for the disk instead of dropping."""
         queue, spool = make_queue(queue_max_records=2)
         reader = reading_in_background(queue, spool)
-        queue.put(message(0), 300)
-        queue.put(message(1), 300)
-        third = threading.Thread(target=queue.put, args=(message(2), 300))
+        queue.put(message(0))
+        queue.put(message(1))
+        third = threading.Thread(target=queue.put, args=(message(2),))
         third.start()
         third.join(0.2)
         assert third.is_alive()  # waiting for the disk
@@ -136,7 +136,7 @@ class TestPut:
 
         def writer(name: str) -> None:
             for seq in range(3_000):
-                queue.put(message(seq, name), 300)
+                queue.put(message(seq, name))
 
         reader = threading.Thread(target=sender)
         reader.start()
@@ -159,11 +159,11 @@ class TestStop:
         queue, spool = make_queue()
         reader = reading_in_background(queue, spool)
         for seq in range(5):
-            queue.put(message(seq), 300)
+            queue.put(message(seq))
         spool.gate.set()
         reader.join(10)
         queue.stop()
-        assert queue.put(message(9), 300) == "closed"
+        assert queue.put(message(9)) == "closed"
         with DiskSpool(str(tmp_path / "spool"), rescan_interval=0) as after:
             batch = after.read(100)
             assert batch is not None
@@ -172,10 +172,10 @@ class TestStop:
     def test_pending_counts_waiting_and_disk(self, make_queue: Any) -> None:
         """pending() = (waiting, waiting bytes, being written, on disk); all settle to 0 once delivered."""
         queue, spool = make_queue()
-        queue.put(message(0), 300)
+        queue.put(message(0))
         reader = reading_in_background(queue, spool)
-        queue.put(message(1), 300)
-        assert queue.pending() == (1, 300, 0, 1)
+        queue.put(message(1))
+        assert queue.pending() == (1, 3 + RECORD_OVERHEAD, 0, 1)
         spool.gate.set()
         reader.join(10)
         drain(queue)
@@ -199,7 +199,7 @@ class TestDropReasons:
         reports: list[tuple[str, str]] = []
         queue = SpoolQueue(config, BrokenDisk(str(tmp_path)), Ledger(), lambda: None,
                            lambda kind, text: reports.append((kind, text)))
-        queue.put(message(0), 300)
+        queue.put(message(0))
         queue.stop()
         assert dict(queue.ledger.counters.dropped) == {"spool_error": 1}
         assert queue.pending() == (0, 0, 0, 0)
@@ -212,7 +212,7 @@ class TestDropReasons:
         spool = DiskSpool(str(tmp_path), max_bytes=4096, segment_bytes=2048, full_policy="drop_newest")
         queue = SpoolQueue(config, spool, Ledger(), lambda: None, lambda kind, text: None)
         for seq in range(200):
-            queue.put(message(seq), 300)
+            queue.put(message(seq))
         counters = queue.ledger.counters
         assert set(counters.dropped) == {"spool_full"}
         assert counters.spooled + counters.dropped["spool_full"] == 200
@@ -312,8 +312,7 @@ class TestBlockPolicy:
         """Puts past spool_max_bytes wait until the sender commits; every record arrives, in order, none dropped."""
         queue, spool = self.make_small(tmp_path)
         values = [f"{i:04d}".encode() * 100 for i in range(40)]  # 400 bytes each: ~10 fill the spool
-        thread = threading.Thread(target=lambda: [queue.put(Message("t", None, v, 0), len(v) + 256)
-                                                  for v in values])
+        thread = threading.Thread(target=lambda: [queue.put(Message("t", None, v, 0)) for v in values])
         thread.start()
         counters = queue.ledger.counters
         try:
@@ -335,7 +334,7 @@ class TestBlockPolicy:
         queue, spool = self.make_small(tmp_path)
         reader = reading_in_background(queue, spool)
         seen: list[tuple[int, int, int, int]] = []
-        putter = threading.Thread(target=lambda: (queue.put(message(0), 300), seen.append(queue.pending())))
+        putter = threading.Thread(target=lambda: (queue.put(message(0)), seen.append(queue.pending())))
         putter.start()
         spool.gate.set()
         putter.join(10)
@@ -350,7 +349,7 @@ class TestBlockPolicy:
         results: list[str] = []
         value = b"x" * 400
         thread = threading.Thread(target=lambda: results.extend(
-            queue.put(Message("t", None, value, 0), 656) for _ in range(40)))
+            queue.put(Message("t", None, value, 0)) for _ in range(40)))
         thread.start()
         counters = queue.ledger.counters
         wait_until(lambda: counters.seen == counters.enqueued + 1, message="put never waited for room")
@@ -370,7 +369,7 @@ class TestBlockPolicy:
         batches = [values[i:i + 3] for i in range(0, len(values), 3)]
         done: list[tuple[int, str]] = []
         thread = threading.Thread(target=lambda: done.extend(
-            queue.put_many([Message("t", None, v, 0) for v in batch], [len(v) + 250 for v in batch])
+            queue.put_many([Message("t", None, v, 0) for v in batch])
             for batch in batches))
         thread.start()
         counters = queue.ledger.counters
@@ -392,8 +391,8 @@ class TestBlockPolicy:
         """A SystemExit (a signal handler's) raised while a put waits for room: the record is counted as dropped,
         so seen == delivered + dropped + pending still holds."""
         queue, _ = self.make_small(tmp_path)
-        for _ in range(9):
-            assert queue.put(Message("t", None, b"x" * 400, 0), 300) == ""  # the spool is full now
+        for _ in range(8):  # 656 bytes charged each (400 + RECORD_OVERHEAD), ~430 on disk
+            assert queue.put(Message("t", None, b"x" * 400, 0)) == ""  # the spool is full now
         counters = queue.ledger.counters
         real_wait = queue.ledger.changed.wait
 
@@ -402,9 +401,9 @@ class TestBlockPolicy:
 
         queue.ledger.changed.wait = exit_in_wait  # type: ignore[method-assign]
         with pytest.raises(SystemExit):
-            queue.put(Message("t", None, b"y" * 400, 0), 300)
+            queue.put(Message("t", None, b"y" * 400, 0))
         queue.ledger.changed.wait = real_wait  # type: ignore[method-assign]
-        assert counters.seen == 10 and counters.enqueued == 9 and counters.dropped == {"internal_error": 1}
+        assert counters.seen == 9 and counters.enqueued == 8 and counters.dropped == {"internal_error": 1}
         queue.stop()
 
     def test_put_many_refused_whole_when_closed(self, tmp_path: Path) -> None:
@@ -412,11 +411,11 @@ class TestBlockPolicy:
         caller keeps its offset before the batch and reads it again."""
         queue, _ = self.make_small(tmp_path)
         value = b"x" * 400
-        filler = [Message("t", None, value, 0)] * 9
-        assert queue.put_many(filler, [300] * 9) == (9, "")  # over a quarter of the spool: one put each
+        filler = [Message("t", None, value, 0)] * 8
+        assert queue.put_many(filler) == (8, "")  # two are over a quarter of the spool: one slice each
         results: list[tuple[int, str]] = []
         thread = threading.Thread(target=lambda: results.append(
-            queue.put_many([Message("t", None, b"y" * 40, 0)] * 3, [300] * 3)))
+            queue.put_many([Message("t", None, b"y" * 40, 0)] * 3)))
         thread.start()
         counters = queue.ledger.counters
         wait_until(lambda: counters.seen == counters.enqueued + 3, message="put_many never waited for room")

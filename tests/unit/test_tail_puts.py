@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafkalog._queue import RECORD_OVERHEAD
+from kafkalog.buffers import RECORD_OVERHEAD
 from kafkalog.config import KafkaLogConfig
 from kafkalog.tail._puts import Puts
 

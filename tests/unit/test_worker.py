@@ -18,7 +18,8 @@ import pytest
 
 from kafkalog import KafkaHandler
 from kafkalog._report import ErrorReporter
-from kafkalog._worker import RECORD_OVERHEAD, Worker
+from kafkalog._worker import Worker
+from kafkalog.buffers import RECORD_OVERHEAD
 from kafkalog.errors import DeliveryError
 from kafkalog.transports import MemoryTransport
 from kafkalog.typing import Message
@@ -590,7 +591,7 @@ class TestFlush:
         worker = make_worker(transport=transport, linger=10)
         worker.put(message())
         assert wait_until(lambda: worker.stats().worker_alive)
-        time.sleep(0.05)
+        assert wait_until(lambda: not worker._wake.is_set())  # the worker took the wake-up: it lingers now
         assert worker.flush(3) is True
 
     def test_dropped_records_count_as_settled(self, make_worker: MakeWorker) -> None:
@@ -786,10 +787,11 @@ class TestErrorReporter:
     def test_held_back_count_after_interval(self) -> None:
         """After the interval, the next message says how many were held back."""
         said: list[str] = []
-        reporter = ErrorReporter("w", said.append, 0.1, lambda t: t)
+        reporter = ErrorReporter("w", said.append, 60, lambda t: t)
         for text in ("a", "b", "c"):
             reporter.report("timeout", text)
-        time.sleep(0.15)
+        said_at, held = reporter._last["timeout"]
+        reporter._last["timeout"] = (said_at - 61, held)  # the interval has passed (no sleeping on the clock)
         reporter.report("timeout", "d")
         assert said[-1] == "kafkalog[w]: timeout: d (2 more like this held back)"
 

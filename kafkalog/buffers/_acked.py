@@ -7,8 +7,8 @@ queue therefore never drops for room (a put waits, which pauses reading) and nev
 deadline stays unsettled, to be read again from its file by the next start).
 
 Records settle in the order they were put (one batch in flight, taken oldest first, settled whole before the
-next), so one number tells the source how far it may save: :attr:`AckedQueue.acked`, the count of records put
-whose outcome is final. The source notes :attr:`AckedQueue.accepted` after each put as its ticket.
+next), so one number tells the source how far it may save: :meth:`AckedQueue.acked`, the count of records put
+whose outcome is final. The source notes :meth:`AckedQueue.ticket` after each put.
 """
 
 from __future__ import annotations
@@ -16,14 +16,12 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from operator import attrgetter
 
-from ._queue import RECORD_OVERHEAD, Ledger, Taken, settle_counts
-from .config import KafkaLogConfig
-from .errors import Reason
-from .typing import Message
+from ..config import KafkaLogConfig
+from ..errors import Reason
+from ..typing import Message
+from ._base import Ledger, Taken, charge_all
 
-_KEY, _VALUE = attrgetter("key"), attrgetter("value")
 _ROOM_RECHECK = 0.5  # seconds between looks at a full queue when nothing woke the writer
 
 
@@ -36,6 +34,7 @@ class AckedQueue:
         self.config = config
         self.ledger = ledger
         self._wake = wake
+        self._headers = config.headers_for is not None  # records carry headers only with the headers option
         self._chunks: deque[list[Message]] = deque()  # put batches (and batches put back), oldest first
         self._head = 0  # records of _chunks[0] already taken
         self._depth = 0
@@ -44,19 +43,19 @@ class AckedQueue:
         self._in_flight_bytes = 0
         self._stopped = False
         self.accepted = 0  # records put so far (their sequence numbers are 0 .. accepted - 1)
-        self.acked = 0  # records 0 .. acked - 1 are settled (delivered or dropped and counted)
+        self.acked_count = 0  # records 0 .. acked_count - 1 are settled (delivered or dropped and counted)
 
     # --- the source's side -------------------------------------------------------------------------------------
 
-    def put(self, message: Message, size: int, level: int = 0) -> str:
-        _, reason = self.put_many([message], [size])
+    def put(self, message: Message, level: int = 0) -> str:
+        _, reason = self.put_many([message])
         return reason
 
-    def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+    def put_many(self, messages: list[Message]) -> tuple[int, str]:
         """Wait for room (at most the bounds, or an empty queue for a batch over them), then queue all of
-        ``messages``; refused whole (counted ``closed``) only when the worker closes. ``sizes`` is not used: a
-        batch is charged as :meth:`take` gives it back."""
-        count, size = len(messages), _size_of(messages)
+        ``messages``; refused whole (counted ``closed``) only when the worker closes. A batch is charged whole,
+        as :meth:`take` gives it back."""
+        count, size = len(messages), charge_all(messages, headers=self._headers)
         config, ledger = self.config, self.ledger
         with ledger.lock:
             counters = ledger.counters
@@ -82,6 +81,13 @@ class AckedQueue:
         self._wake()
         return count, ""
 
+    def ticket(self) -> int | None:
+        """The count of records put so far: the last one put is settled once :meth:`acked` reaches it."""
+        return self.accepted
+
+    def acked(self) -> int:
+        return self.acked_count
+
     # --- the sender's side -----------------------------------------------------------------------------------
 
     def take(self, max_records: int) -> Taken | None:
@@ -99,7 +105,7 @@ class AckedQueue:
                     self._head = 0
                 else:
                     self._head = end
-            size = _size_of(taken)
+            size = charge_all(taken, headers=self._headers)
             self._depth -= len(taken)
             self._bytes = max(0, self._bytes - size)
             self._in_flight, self._in_flight_bytes = len(taken), size
@@ -110,7 +116,7 @@ class AckedQueue:
         taken.delivered += delivered
         taken.drops.update(drops)
         with self.ledger.lock:
-            settle_counts(self.ledger, 0, Counter(), failed, retried)
+            self.ledger.settle(0, Counter(), failed, retried)
             if delivered:
                 self.ledger.counters.last_delivery_at = time.time()
 
@@ -121,9 +127,9 @@ class AckedQueue:
         count = len(taken.messages)
         with ledger.lock:
             if complete:
-                settle_counts(ledger, taken.delivered, taken.drops, 0, 0)
+                ledger.settle(taken.delivered, taken.drops, 0, 0)
                 ledger.counters.settled += count
-                self.acked += count
+                self.acked_count += count
             else:
                 if self._head:
                     self._chunks[0] = self._chunks[0][self._head:]
@@ -154,8 +160,3 @@ class AckedQueue:
             self.ledger.changed.notify_all()
         return 0
 
-
-def _size_of(messages: list[Message]) -> int:
-    """What a batch is charged against ``queue_max_bytes`` (its keys and values, and the objects that hold them)."""
-    keys = sum(map(len, filter(None, map(_KEY, messages))))
-    return sum(map(len, map(_VALUE, messages))) + keys + RECORD_OVERHEAD * len(messages)

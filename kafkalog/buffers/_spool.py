@@ -18,11 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from .._queue import Ledger, Taken, put_each, settle_counts
 from ..config import KafkaLogConfig
 from ..errors import Reason
+from ..spool import DiskSpool, SpoolAppend, SpoolBatch
 from ..typing import Message
-from ._disk import DiskSpool, SpoolAppend, SpoolBatch
+from ._base import Ledger, Taken, charge, put_each
 
 _ROOM_RECHECK = 0.5  # seconds between looks at a full spool when nothing woke the writer
 
@@ -67,8 +67,9 @@ class SpoolQueue:
 
     # --- the application's side ------------------------------------------------------------------------------
 
-    def put(self, message: Message, size: int, level: int = 0) -> str:
+    def put(self, message: Message, level: int = 0) -> str:
         """Never drops for lack of room in memory (``overflow`` does not apply): waits for the disk instead."""
+        size = charge(message)
         if self._config.spool_full_policy == "block":
             return self._put_waiting_for_room([message], size)
         ledger = self.ledger
@@ -108,12 +109,13 @@ class SpoolQueue:
             self._wake()  # the first record after a quiet spell: the sender may be idle
         return ""
 
-    def put_many(self, messages: list[Message], sizes: list[int]) -> tuple[int, str]:
+    def put_many(self, messages: list[Message]) -> tuple[int, str]:
         """With ``spool_full_policy="block"``: in slices of up to a quarter of ``spool_max_bytes`` (so each can
         find room), each written at once (one lock round, one write) after waiting for room for all of it, and
         refused whole only when closing. The other policies go one ``put`` at a time."""
         if self._config.spool_full_policy != "block":
-            return put_each(self, messages, sizes)
+            return put_each(self, messages)
+        sizes = [charge(message) for message in messages]
         cap = self._config.spool_max_bytes // 4
         done, reason, start, count = len(messages), "", 0, len(messages)
         while start < count:
@@ -201,6 +203,13 @@ class SpoolQueue:
             self._wake()
         self._say()
 
+    def ticket(self) -> int | None:
+        """None: a record is on disk (the page cache) once put; the caller may let go of it at once."""
+        return None
+
+    def acked(self) -> int:
+        return self.ledger.counters.settled
+
     # --- the sender's side (disk lock held where it says so) --------------------------------------------------
 
     def _write_waiting(self) -> None:
@@ -258,7 +267,7 @@ class SpoolQueue:
         taken.drops.update(drops)
         ledger = self.ledger
         with ledger.lock:
-            settle_counts(ledger, 0, Counter(), failed, retried)
+            ledger.settle(0, Counter(), failed, retried)
             if delivered:
                 ledger.counters.last_delivery_at = time.time()
 
@@ -272,7 +281,7 @@ class SpoolQueue:
                 self._spool.commit(batch)
             with self.ledger.lock:
                 if committed:  # a batch left on disk is sent again later: it counts when it is done
-                    settle_counts(self.ledger, taken.delivered, taken.drops, 0, 0, replay=taken.replay)
+                    self.ledger.settle(taken.delivered, taken.drops, 0, 0, replay=taken.replay)
                     if not taken.replay:
                         self.ledger.counters.settled += len(taken.messages)
                 self._refresh()
