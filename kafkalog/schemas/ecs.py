@@ -23,7 +23,7 @@ CONFLICTS_KEY = "kafkalog"
 ``kafkalog.truncated``."""
 
 _HANDLED = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
-                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service"})
+                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service", "id"})
 _MAX_MERGE_DEPTH = 32
 _basename = os.path.basename
 _PLAIN = frozenset({str, int, float, bool, type(None), list, tuple})
@@ -75,6 +75,8 @@ def to_ecs(event: Event) -> dict[str, Any]:
         doc["host"] = {"hostname": event["host"]}
     if event.get("action") is not None:
         doc["event"] = {"action": event["action"]}
+    if event.get("id") is not None:
+        doc.setdefault("event", {})["id"] = event["id"]
 
     fields = event.get("fields")
     extras: Mapping[Any, Any] = fields if is_mapping(fields) else {}

@@ -26,7 +26,7 @@ CONFLICT_PREFIX = "kafkalog.fields."
 _SEVERITY = {"trace": 1, "debug": 5, "info": 9, "success": 12, "warning": 13, "warn": 13, "error": 17,
              "critical": 21, "fatal": 21}
 _HANDLED = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
-                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service"})
+                      "file", "line", "exception", "truncated", "trace_id", "span_id", "service", "id"})
 _HEX = frozenset("0123456789abcdef")
 _INT64 = (-(2**63), 2**63 - 1)
 _MAX_DEPTH = 32
@@ -145,7 +145,7 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
         resource["host.name"] = event["host"]
     own = {"code.filepath": event.get("file"), "code.lineno": event.get("line"),
            "code.function": event.get("funcName"), "thread.name": event.get("thread"),
-           "process.pid": event.get("pid"), "action": event.get("action")}
+           "process.pid": event.get("pid"), "action": event.get("action"), "log.record.uid": event.get("id")}
     exception = event.get("exception")
     if exception is not None and isinstance(exception, Mapping):
         own["exception.type"] = exception.get("type") or None
