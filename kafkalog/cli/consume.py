@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
                      help="leave out a record whose id was among the last --dedup-window ids read (kafkalog "
                           "delivers at least once: a retry, a spool replay or a restarted tail can repeat one)")
     out.add_argument("--dedup-window", type=int, metavar="N",
-                     help="ids --dedup remembers (default 1,000,000: about 170 MB); a repeat coming later than "
+                     help="ids --dedup remembers (default 1,000,000: about 120 MB); a repeat coming later than "
                           "that is written again")
     conn = p.add_argument_group("connection")
     conn.add_argument("--client", choices=("auto", "kafka-python", "confluent"), default="auto",
