@@ -184,7 +184,8 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
 
     nanos = unix_nanos(event.get("time"))
     if nanos is not None:
-        record["timeUnixNano"] = str(nanos)
+        # observed: when kafkalog saw the record, which is when it was made (on the thread that logged it)
+        record["timeUnixNano"] = record["observedTimeUnixNano"] = str(nanos)
     level = event.get("type")
     if isinstance(level, str):
         number = severity_number(level)

@@ -95,7 +95,7 @@ class TestSchemaOption:
     @pytest.mark.parametrize("bad", ["ECS", "json", "", None, 3])
     def test_unknown_schema_names_option_and_choices(self, bad: Any) -> None:
         """A bad value raises ConfigError naming ``schema`` and the allowed values."""
-        with pytest.raises(ConfigError, match=r"schema: .* is not one of \['kafkalog', 'ecs', 'otlp'\]"):
+        with pytest.raises(ConfigError, match=r"schema: .* is not one of \['kafkalog', 'ecs', 'otlp', 'otlp_proto'\]"):
             KafkaHandler("127.0.0.1:9", "logs", transport=MemoryTransport(), schema=bad, handle_sigterm=False)
 
     def test_explicit_default_ships_the_same_bytes(self, make_handler: MakeHandler, make_logger: MakeLogger) -> None:
