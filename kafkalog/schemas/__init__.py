@@ -21,7 +21,7 @@ from .otlp import to_otlp
 Mapper = Callable[[Event], dict[str, Any]]
 """An event dict -> the document of a schema (pure, never raises)."""
 
-__all__ = ["Mapper", "encode_mapped", "mapper_for", "to_ecs", "to_otlp"]
+__all__ = ["Mapper", "encode_mapped", "mapper_for", "serialized", "to_ecs", "to_otlp"]
 
 
 def mapper_for(schema: str, static_keys: Collection[str] = ()) -> Mapper | None:
@@ -36,6 +36,11 @@ def mapper_for(schema: str, static_keys: Collection[str] = ()) -> Mapper | None:
     if schema == "kafkalog":
         return None
     raise ValueError(f"unknown schema {schema!r}")
+
+
+def serialized(event: Event, mapper: Mapper) -> bytes:
+    """``mapper(event)`` in its schema's encoding (JSON, or protobuf for ``otlp_proto``), not cut."""
+    return getattr(mapper, "serialize", dumps)(mapper(event))
 
 
 def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
