@@ -59,7 +59,11 @@ def _build() -> None:
         if not builder.exists():
             _run([go, "install", f"go.opentelemetry.io/collector/cmd/builder@v{VERSION}"], CACHE, env)
         (CACHE / "builder.yaml").write_text(MANIFEST)
-        _run([str(builder), "--config", "builder.yaml", "--skip-get-modules", "--skip-compilation"], CACHE, env)
+        try:  # writes the sources and go.mod, then fails in its own `go mod tidy` (no -e): tidied below
+            _run([str(builder), "--config", "builder.yaml", "--skip-compilation"], CACHE, env)
+        except RuntimeError:
+            if not (CACHE / "build" / "go.mod").exists():
+                raise
         _run([go, "mod", "tidy", "-e"], CACHE / "build", env)
         partial = BINARY.with_suffix(".partial")
         _run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(partial), "."], CACHE / "build", env)

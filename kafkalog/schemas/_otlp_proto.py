@@ -17,13 +17,20 @@ from .otlp import to_otlp
 _pack_double = struct.Struct("<d").pack
 _pack_fixed64 = struct.Struct("<Q").pack
 _pack_fixed32 = struct.Struct("<I").pack
+_TAGS = [bytes((field << 3 | 2,)) for field in range(16)]  # length-delimited fields 0..15: one byte
+
+
+_SMALL = [bytes((i,)) for i in range(0x80)]
+_TWO = [bytes((i & 0x7F | 0x80, i >> 7)) for i in range(0x80, 0x4000)]
 
 
 def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _SMALL[value]
+    if 0x80 <= value < 0x4000:
+        return _TWO[value - 0x80]
     if value < 0:
         value += 1 << 64  # int64 as protobuf writes it: ten bytes
-    if value < 0x80:
-        return bytes((value,))
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -34,7 +41,7 @@ def _varint(value: int) -> bytes:
 
 def _len(field: int, payload: bytes) -> bytes:
     """A length-delimited field (wire type 2)."""
-    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+    return _TAGS[field] + _varint(len(payload)) + payload
 
 
 def _text(field: int, text: str) -> bytes:
@@ -59,7 +66,13 @@ def any_value(value: dict[str, Any]) -> bytes:
 
 
 def _key_value(kv: dict[str, Any]) -> bytes:
-    return _text(1, kv["key"]) + _len(2, any_value(kv["value"]))
+    value = kv["value"]
+    text = value.get("stringValue")
+    if type(text) is str:  # most attributes: a string, inline
+        raw = text.encode("utf-8", "backslashreplace")
+        inner = b"\x0a" + _varint(len(raw)) + raw
+        return _text(1, kv["key"]) + b"\x12" + _varint(len(inner)) + inner
+    return _text(1, kv["key"]) + _len(2, any_value(value))
 
 
 def _attributes(field: int, attributes: list[dict[str, Any]]) -> bytes:
