@@ -26,11 +26,12 @@ from _common import code_version, progress, table
 import kafkalog
 from kafkalog import KafkaHandler
 from kafkalog._encode import BACKEND, dumps
+from kafkalog._ids import new_id
 from kafkalog._records import RecordBuilder
-from kafkalog.schemas import mapper_for
+from kafkalog.schemas import mapper_for, serialized
 from kafkalog.transports import MemoryTransport
 
-SCHEMAS = ("kafkalog", "ecs", "otlp")
+SCHEMAS = ("kafkalog", "ecs", "otlp", "otlp_proto")
 STATIC = {"service": "billing"}
 
 
@@ -61,7 +62,20 @@ def build_encode_case(schema: str, with_exception: bool) -> Callable[[int], floa
                 dumps(build(record))
         else:
             for _ in range(n):
-                dumps(mapper(build(record)))
+                serialized(build(record), mapper)
+        return (time.perf_counter() - start) / n * 1e6
+
+    return run
+
+
+def id_case() -> Callable[[int], float]:
+    """µs per record for the record id alone (part of every build above)."""
+
+    def run(n: int) -> float:
+        make = new_id
+        start = time.perf_counter()
+        for _ in range(n):
+            make()
         return (time.perf_counter() - start) / n * 1e6
 
     return run
@@ -131,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         label = "with an exception" if with_exception else "plain"
         progress(f"build + encode, {label}")
         cases = {schema: build_encode_case(schema, with_exception) for schema in SCHEMAS}
+        if not with_exception:
+            cases["the record id alone"] = id_case()
         results = interleaved(cases, runs, n)
         print(f"1. build + encode, {label} record: µs per record\n")
         print(table(["schema", "µs median (min-max)", "vs kafkalog"], rows(results, "kafkalog")) + "\n")

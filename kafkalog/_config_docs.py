@@ -77,7 +77,8 @@ SECTIONS: tuple[Section, ...] = (
         "schema": 'The shape of each Kafka message. `"kafkalog"`: the [record format](record-format.md). `"ecs"`: '
                   'an Elastic Common Schema document, as `ecs-logging` writes it. `"otlp"`: one OTLP/JSON '
                   "`ExportLogsServiceRequest`, for the OpenTelemetry Collector's `kafkareceiver` with "
-                  "`encoding: otlp_json`. Topic templates and `key` paths still read the record format's keys. See "
+                  "`encoding: otlp_json`. `\"otlp_proto\"`: the same request in protobuf, the receiver's default "
+                  "`encoding: otlp_proto`. Topic templates and `key` paths still read the record format's keys. See "
                   '[output schemas](schemas.md).',
     }),
     Section("Queue and batching", "", {

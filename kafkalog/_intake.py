@@ -22,7 +22,7 @@ from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
 from .errors import Reason
 from .flood import Flood
-from .schemas import encode_mapped, mapper_for
+from .schemas import encode_mapped, mapper_for, serialized
 from .typing import Event, Message
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class Intake:
         else:
             routing = event
             to_schema = self.to_schema
-            data = dumps(event if to_schema is None else to_schema(event))
+            data = dumps(event) if to_schema is None else serialized(event, to_schema)
             if len(data) > limit:  # rare: cut it down (or drop it) by the oversize policy
                 data = None
                 if config.oversize == "truncate":

@@ -18,15 +18,19 @@ from itertools import islice
 from types import FrameType, TracebackType
 from typing import Any
 
+from ._ids import new_id
 from ._trace import current_ids
 from .context import get_bound
 from .typing import Event
 
 RESERVED_KEYS = frozenset(
     {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file", "line",
-     "exception", "truncated", "trace_id", "span_id"}
+     "exception", "truncated", "trace_id", "span_id", "id"}
 )
 """Top-level keys of the record contract; ``static_fields`` may not use them."""
+
+ID_KEY = "id"
+"""The record's id (:mod:`._ids`): made once per record, the same in every copy of it that is sent."""
 
 _INIT_ATTRS = list(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _N_INIT_ATTRS = len(_INIT_ATTRS)
@@ -130,7 +134,8 @@ class RecordBuilder:
         self.trace_ids = trace_ids
 
     def _finish(self, event: Event) -> None:
-        """The keys every adapter adds last: the active span's ids, then the static fields."""
+        """The keys every adapter adds last: the record's id, the active span's ids, then the static fields."""
+        event[ID_KEY] = new_id()
         if self.trace_ids:
             ids = current_ids()
             if ids is not None:

@@ -28,9 +28,9 @@ from .typing import ErrorSink, Event, KeyChooser, TopicChooser
 
 Overflow = Literal["drop_newest", "drop_oldest", "block"]
 Oversize = Literal["truncate", "drop"]
-Schema = Literal["kafkalog", "ecs", "otlp"]
+Schema = Literal["kafkalog", "ecs", "otlp", "otlp_proto"]
 OVERSIZE_POLICIES: tuple[str, ...] = ("truncate", "drop")
-SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp")
+SCHEMAS: tuple[str, ...] = ("kafkalog", "ecs", "otlp", "otlp_proto")
 SPOOL_FULL_POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
 _HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):(\d{1,5})$")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 
+import otelcol_util
 import pytest
 from kafka_util import TopicFactory
 
@@ -22,11 +23,18 @@ from kafkalog.testing import LocalKafka, LocalKafkaCluster
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running test (broker restarts, large volumes); run in CI")
     config.addinivalue_line("markers", "integration: needs the real Kafka broker started by the test suite")
+    config.addinivalue_line("markers", "otelcol: needs the OpenTelemetry Collector (built once per machine)")
     # A background job of a non-interactive shell (`make test &`, nohup, some CI runners) starts with SIGINT
     # ignored, and every program the tests start would inherit that: a server "Ctrl-C"ed by a test would never
     # stop. Python's own handler is reset to the default across exec, so the servers start as from a terminal.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the Collector at once if a selected test needs it (it takes minutes the first time)."""
+    if any(item.get_closest_marker("otelcol") for item in session.items):
+        otelcol_util.start_build()
 
 
 def _skip_if_external() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 ECS_ONLY_THEIRS = frozenset({"log.original", "process.name", "process.thread.id"})
 """ecs-logging fields kafkalog's ECS records leave out (docs/schemas.md says why)."""
-ECS_ONLY_OURS = frozenset({"host.hostname"})
+ECS_ONLY_OURS = frozenset({"host.hostname", "event.id"})
 """Fields kafkalog adds that ecs-logging does not write."""
 
 

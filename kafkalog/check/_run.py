@@ -16,7 +16,7 @@ from .._encode import dumps
 from .._records import RecordBuilder
 from ..config import KafkaLogConfig
 from ..errors import DeliveryError, Reason
-from ..schemas import mapper_for
+from ..schemas import mapper_for, serialized
 from ..typing import Message
 from ._steps import (
     AUTHENTICATE,
@@ -103,7 +103,7 @@ def _probe_message(config: KafkaLogConfig, topic: str | None) -> tuple[Message, 
                                None, "check")
     event = builder.from_logging(record)
     mapper = mapper_for(config.schema, config.static_fields)
-    value = dumps(event if mapper is None else mapper(event))
+    value = dumps(event) if mapper is None else serialized(event, mapper)
     key = config.key_for(event) if config.key_for is not None else None
     chosen = topic or config.fixed_topic or config.topic_for(event)
     return Message(chosen, key, value, int(record.created * 1000)), marker.encode()

@@ -47,6 +47,12 @@ def register(subparsers: Any) -> None:
                      help="pretty output colours (auto: on a terminal, unless NO_COLOR is set)")
     out.add_argument("--meta", action="store_true", help="add partition, offset, timestamp and key")
     out.add_argument("--max-records", "-n", type=int, metavar="N", help="stop after writing N records")
+    out.add_argument("--dedup", action="store_true",
+                     help="leave out a record whose id was among the last --dedup-window ids read (kafkalog "
+                          "delivers at least once: a retry, a spool replay or a restarted tail can repeat one)")
+    out.add_argument("--dedup-window", type=int, metavar="N",
+                     help="ids --dedup remembers (default 1,000,000: about 120 MB); a repeat coming later than "
+                          "that is written again")
     conn = p.add_argument_group("connection")
     conn.add_argument("--consumer-config", type=Path, metavar="FILE",
                       help="a JSON object of consumer options in the client's own names")
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from kafkalog.consume import ConsumeError, ConsumeOptions, Filters, Session, Unreachable, parse_start
+    from kafkalog.consume.dedup import DEFAULT_WINDOW
     from kafkalog.consume.pretty import use_color
     from kafkalog.errors import ConfigError
 
@@ -113,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
                                   ignore_case=args.ignore_case, where=args.where),
             output=args.output, color=use_color(args.color, sys.stdout), meta=args.meta,
             max_records=args.max_records, client=client,
-            client_config=client_config(args, dict(os.environ), client), timeout=args.timeout)
+            client_config=client_config(args, dict(os.environ), client), timeout=args.timeout,
+            dedup=(DEFAULT_WINDOW if args.dedup_window is None else args.dedup_window) if args.dedup else None)
     except (ConfigError, ConsumeError) as exc:
         print(f"kafkalog consume: {spelled(str(exc))}", file=sys.stderr)
         return 2
@@ -146,4 +154,6 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(number, handler)
     if result.reason == "closed_pipe":
         _quiet_closed_stdout()
+    elif result.repeats:
+        print(f"kafkalog consume: {result.repeats} repeated records left out (--dedup)", file=sys.stderr)
     return 0

@@ -34,6 +34,7 @@ class ConsumeOptions:
     client_config: Mapping[str, Any] = field(default_factory=dict)
     commit_interval: float = 1.0
     timeout: float = 30.0
+    dedup: int | None = None  # --dedup: the number of ids remembered; None: no dedup
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -48,6 +49,8 @@ class ConsumeOptions:
             raise ConfigError(f"--max-records: expected a positive number, got {self.max_records}")
         if self.group is not None and not self.group.strip():
             raise ConfigError("--group: expected a group id, got an empty value")
+        if self.dedup is not None and self.dedup < 1:
+            raise ConfigError(f"--dedup-window: expected a positive number of ids, got {self.dedup}")
         if self.commit_interval < 0 or self.timeout <= 0:
             raise ConfigError("commit_interval must be >= 0 and timeout > 0 (seconds)")
 

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 from ._reach import reach
 from .clients import open_reader
+from .dedup import Dedup, record_id
 from .options import ConsumeOptions
 from .output import Format, NdjsonFormat, make_format
 from .reader import ConsumeError, Message, Reader
@@ -32,6 +33,7 @@ class SessionResult:
     written: int = 0
     not_records: int = 0  # values written that are not log records (counted where values are parsed)
     committed: int = 0  # commits made
+    repeats: int = 0  # records left out by --dedup (their id was seen already)
     reason: str = ""
 
 
@@ -58,6 +60,7 @@ class Session:
         self._stopping = False
         self._committed: dict[int, int] = {}
         self._last_commit = time.monotonic()
+        self._dedup = Dedup(options.dedup) if options.dedup is not None else None
 
     def stop(self) -> None:
         """Ask the run to end after the batch in hand (safe to call from a signal handler)."""
@@ -90,7 +93,7 @@ class Session:
         options = self.options
         fmt = make_format(options.output, topic=options.topic, color=options.color, meta=options.meta)
         filters = options.filters
-        need_view = fmt.needs_view or filters.active
+        need_view = fmt.needs_view or filters.active or self._dedup is not None
         follow = options.follow
         limit = options.max_records
         pending = {p for p, end in ends.items() if reader.position(p) < end}
@@ -154,8 +157,13 @@ class Session:
         line = fmt.line
         # ndjson filtered by --level/--logger judges kafkalog records on their JSON: no view built
         quick = fmt if isinstance(fmt, NdjsonFormat) and filters.on_records else None
+        dedup = self._dedup
         for message in messages:
             record = load(message.value)
+            if dedup is not None and dedup.repeat(record_id(record)):
+                result.repeats += 1
+                handled[message.partition] = message.offset + 1
+                continue
             if quick is not None and type(record) is dict and is_kafkalog(record):
                 if filters.keep_record(record):
                     chunks.append(quick.record_line(message, record))

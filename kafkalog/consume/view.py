@@ -184,7 +184,7 @@ def attributes(items: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 _OTLP_OWN = ("code.filepath", "code.lineno", "code.function", "thread.name", "process.pid", "action",
-             "exception.type", "exception.message", "exception.stacktrace")
+             "exception.type", "exception.message", "exception.stacktrace", "log.record.uid")
 
 
 def _otlp(message: dict[str, Any]) -> View | None:

@@ -14,13 +14,14 @@ from typing import Any
 
 from .._encode import Encoded, dumps, encode_event
 from ..typing import Event
+from ._otlp_proto import ProtoMapper
 from .ecs import to_ecs
 from .otlp import to_otlp
 
 Mapper = Callable[[Event], dict[str, Any]]
 """An event dict -> the document of a schema (pure, never raises)."""
 
-__all__ = ["Mapper", "encode_mapped", "mapper_for", "to_ecs", "to_otlp"]
+__all__ = ["Mapper", "encode_mapped", "mapper_for", "serialized", "to_ecs", "to_otlp"]
 
 
 def mapper_for(schema: str, static_keys: Collection[str] = ()) -> Mapper | None:
@@ -30,9 +31,16 @@ def mapper_for(schema: str, static_keys: Collection[str] = ()) -> Mapper | None:
         return to_ecs
     if schema == "otlp":
         return functools.partial(to_otlp, static_keys=frozenset(static_keys))
+    if schema == "otlp_proto":
+        return ProtoMapper(static_keys)
     if schema == "kafkalog":
         return None
     raise ValueError(f"unknown schema {schema!r}")
+
+
+def serialized(event: Event, mapper: Mapper) -> bytes:
+    """``mapper(event)`` in its schema's encoding (JSON, or protobuf for ``otlp_proto``), not cut."""
+    return getattr(mapper, "serialize", dumps)(mapper(event))
 
 
 def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
@@ -47,7 +55,8 @@ def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
     (the caller counts it as dropped). Only oversize records come here, so decoding the cut event back from JSON
     costs nothing on the common path.
     """
-    data = dumps(mapper(event))
+    serialize = getattr(mapper, "serialize", dumps)  # otlp_proto: protobuf, not JSON
+    data = serialize(mapper(event))
     if len(data) <= limit:
         return Encoded(data, False)
     fitted = _cut_to_fit(event, mapper, limit)
@@ -59,20 +68,21 @@ def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
 
 
 def _cut_to_fit(event: Event, mapper: Mapper, limit: int) -> bytes | None:
-    data = dumps(mapper(event))
+    serialize = getattr(mapper, "serialize", dumps)
+    data = serialize(mapper(event))
     if len(data) <= limit and event.get("truncated"):
         return data
     # what mapping adds besides the fields (whose cost grows with their number, and which the cut may drop):
     # the first budget; each try that still comes out too long lowers it by the excess
     bare = {**event, "fields": {}} if "fields" in event else event
-    budget = limit - max(0, len(dumps(mapper(bare))) - len(dumps(bare)))
+    budget = limit - max(0, len(serialize(mapper(bare))) - len(dumps(bare)))
     for _ in range(6):
         if budget <= 0:
             return None
         cut = encode_event(event, budget)
         if cut.data is None:
             return None
-        data = dumps(mapper(json.loads(cut.data)))
+        data = serialize(mapper(json.loads(cut.data)))
         if len(data) <= limit:
             return data
         budget -= len(data) - limit + 16

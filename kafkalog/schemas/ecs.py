@@ -75,6 +75,8 @@ def to_ecs(event: Event) -> dict[str, Any]:
         doc["host"] = {"hostname": event["host"]}
     if event.get("action") is not None:
         doc["event"] = {"action": event["action"]}
+    if event.get("id") is not None:
+        doc.setdefault("event", {})["id"] = event["id"]
 
     fields = event.get("fields")
     extras: Mapping[Any, Any] = fields if is_mapping(fields) else {}

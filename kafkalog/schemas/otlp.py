@@ -145,7 +145,7 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
         resource["host.name"] = event["host"]
     own = {"code.filepath": event.get("file"), "code.lineno": event.get("line"),
            "code.function": event.get("funcName"), "thread.name": event.get("thread"),
-           "process.pid": event.get("pid"), "action": event.get("action")}
+           "process.pid": event.get("pid"), "action": event.get("action"), "log.record.uid": event.get("id")}
     exception = event.get("exception")
     if exception is not None and isinstance(exception, Mapping):
         own["exception.type"] = exception.get("type") or None
@@ -184,7 +184,8 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
 
     nanos = unix_nanos(event.get("time"))
     if nanos is not None:
-        record["timeUnixNano"] = str(nanos)
+        # observed: when kafkalog saw the record, which is when it was made (on the thread that logged it)
+        record["timeUnixNano"] = record["observedTimeUnixNano"] = str(nanos)
     level = event.get("type")
     if isinstance(level, str):
         number = severity_number(level)

@@ -293,7 +293,8 @@ class TailAgent:
         now = time.time()
         topic = follower.source.topic
         encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
-        records = follower.maker.encode_plain(read, follower.path, now, encode)
+        records = follower.maker.encode_plain(read, follower.path, now, encode,
+                                              follower.id_prefix(self.config.host))
         if records is None:
             return self._ship(follower, read.entries())
         lines, start, offset = read.lines, 0, read.start
@@ -343,7 +344,8 @@ class TailAgent:
         now = time.time()
         topic = follower.source.topic
         encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
-        events, owners = follower.maker.make_many(entries, follower.path, now, encode)
+        events, owners = follower.maker.make_many(entries, follower.path, now, encode,
+                                                  follower.id_prefix(self.config.host))
         done = self.intake.ship_many(events, now, topic=topic) if events else 0
         self.lines_shipped += done
         if done < len(events):

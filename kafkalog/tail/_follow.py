@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 
+from .._ids import file_prefix, read_head
 from ._config import TailInput
 from ._events import EventMaker
 from ._identity import FINGERPRINT_BYTES, FileKey, Fingerprint, same_content, take_fingerprint
@@ -40,6 +41,7 @@ class Follower:
         self.copied_at = 0.0
         self.last_read = time.monotonic()
         self.partial_since: float | None = None
+        self._id_prefix: str | None = None
 
     # --- descriptor ---------------------------------------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class Follower:
         acknowledgements still to come for earlier reads no longer apply."""
         if acked is not None:
             self.epoch += 1
+            self._id_prefix = None  # new content: new ids
             self.acked_offset, self.acked_line = acked
         self.splitter.reset(offset)
         self.assembler.reset(offset, line)
@@ -143,6 +146,17 @@ class Follower:
         if self.fd is not None:
             self.size = os.fstat(self.fd).st_size
             self.fingerprint = take_fingerprint(self.fd, self.size)
+
+    def id_prefix(self, host: str) -> str:
+        """The prefix of the ids of this file's lines (:func:`~kafkalog._ids.file_prefix`); kept once the file's
+        first line is complete, so every read of a line, in this run or the next, gives it the same id."""
+        if self._id_prefix is not None:
+            return self._id_prefix
+        head = read_head(self.fd) if self.fd is not None else b""
+        prefix = file_prefix(host, self.key.dev, self.key.ino, head)
+        if self.fd is not None and (len(head) >= 256 or os.pread(self.fd, 1, len(head)) == b"\n"):
+            self._id_prefix = prefix
+        return prefix
 
     def saved(self, now: float) -> Offset:
         return Offset(path=self.path, dev=self.key.dev, ino=self.key.ino, fp_len=self.fingerprint.length,

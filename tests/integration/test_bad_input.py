@@ -18,7 +18,7 @@ from kafkalog.testing import create_topic
 
 pytestmark = pytest.mark.integration
 CONTRACT_KEYS = {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file",
-                 "line"}
+                 "line", "id"}
 
 
 class Unprintable:

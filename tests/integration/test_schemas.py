@@ -120,6 +120,7 @@ class TestEcsThroughKafka:
         [record] = read_records(kafka_bootstrap, topic, 1)
         flat = flatten(record.json())
         assert flat.pop("@timestamp").endswith("Z")
+        assert isinstance(flat.pop("event.id"), str)
         assert flat == {
             "log.level": "info", "message": "user alice paid 12.5", "ecs.version": "1.6.0", "log.logger": __name__,
             "log.origin.file.name": os.path.basename(__file__), "log.origin.file.line": line,

@@ -22,7 +22,7 @@ from kafkalog import KafkaHandler
 pytestmark = pytest.mark.integration
 
 CONTRACT_KEYS = {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file",
-                 "line"}
+                 "line", "id"}
 
 
 def _logger(name: str, handler: logging.Handler, level: int = logging.DEBUG) -> logging.Logger:

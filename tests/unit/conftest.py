@@ -24,7 +24,7 @@ __all__ = ["finishes_within", "wait_until"]  # re-exported for the unit tests
 
 BOOTSTRAP = "127.0.0.1:9"
 CONTRACT_KEYS = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread",
-                           "file", "line"})
+                           "file", "line", "id"})
 
 
 class RecordingTransport(MemoryTransport):
