@@ -43,6 +43,15 @@ def private_kafka() -> Iterator[LocalKafka]:
         yield broker
 
 
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[LocalKafka]:
+    """One broker for the session with SASL_PLAINTEXT, SSL and SASL_SSL listeners next to PLAINTEXT (~7-10 s to
+    start, 25 s on a busy machine): shared by the security, client option, check and consume tests, which only
+    connect to it (wrong passwords and untrusted certificates included) and use topics of their own."""
+    with LocalKafka(security=True) as broker:
+        yield broker
+
+
 @pytest.fixture
 def kafka_cluster() -> Iterator[LocalKafkaCluster]:
     """Three Kafka nodes of the test's own (~10-15 s to start), for replication and failover tests.

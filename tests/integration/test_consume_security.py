@@ -3,20 +3,12 @@ login ends the run with exit 1 and an error that never shows the password."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from consume_util import consume, ndjson, seqs, ship
 
 from kafkalog.testing import LocalKafka
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    with LocalKafka(security=True) as broker:
-        yield broker
 
 
 @pytest.fixture(scope="module")
