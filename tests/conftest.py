@@ -35,12 +35,24 @@ def _skip_if_external() -> None:
                     "is set")
 
 
-@pytest.fixture
-def private_kafka() -> Iterator[LocalKafka]:
-    """A broker of the test's own (~3-5 s to start), for tests that crash or restart it."""
-    _skip_if_external()
+@pytest.fixture(scope="session")
+def _restartable_kafka() -> Iterator[LocalKafka]:
     with LocalKafka() as broker:
         yield broker
+
+
+@pytest.fixture
+def private_kafka(_restartable_kafka: LocalKafka) -> LocalKafka:
+    """A broker apart from the session's, for tests that kill, pause or restart it.
+
+    One for all of them (a start costs 3-5 s, 10-20 s on a busy machine), each test with topics of its own: a test
+    that left it down (killed, stopped) gets it restarted before the next one, on the same address and data.
+    """
+    _skip_if_external()
+    broker = _restartable_kafka
+    if not broker.running:
+        broker.restart()
+    return broker
 
 
 @pytest.fixture(scope="session")
