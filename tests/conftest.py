@@ -64,14 +64,23 @@ def secure_kafka() -> Iterator[LocalKafka]:
         yield broker
 
 
-@pytest.fixture
-def kafka_cluster() -> Iterator[LocalKafkaCluster]:
-    """Three Kafka nodes of the test's own (~10-15 s to start), for replication and failover tests.
-
-    Always started by the suite, even with ``$KAFKALOG_TEST_BOOTSTRAP`` set: tests kill and restart its nodes.
-    """
+@pytest.fixture(scope="session")
+def _shared_cluster() -> Iterator[LocalKafkaCluster]:
     with LocalKafkaCluster(3) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def kafka_cluster(_shared_cluster: LocalKafkaCluster) -> LocalKafkaCluster:
+    """Three Kafka nodes (~10-15 s to start, 20-45 s on a busy machine), for replication and failover tests.
+
+    One cluster for all of them, each test with topics of its own: a node a test left killed is restarted before
+    the next one. Always started by the suite, even with ``$KAFKALOG_TEST_BOOTSTRAP`` set: tests kill nodes.
+    """
+    for node in _shared_cluster.node_ids:
+        if not _shared_cluster.running(node):
+            _shared_cluster.restart(node)
+    return _shared_cluster
 
 
 @pytest.fixture
