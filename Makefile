@@ -24,22 +24,22 @@ setup: $(VENV)/.installed $(VENV)/.kafka-jars
 demo: setup
 	$(PY) examples/demo.py
 
-# The whole suite on $(VENV)'s Python; meanwhile the unit tests on every other supported Python (test-versions)
-# and the sdist and wheel (dist), whose output is shown when the suite ends; then the oldest kafka-python.
-# The suite mostly waits (for brokers, child processes, deadlines) and is green on a busy machine, so the unit
-# runs fill its idle time instead of adding theirs.
+# The whole suite on $(VENV)'s Python; meanwhile, one after the other, the unit tests on every other supported
+# Python (test-versions), the sdist and wheel (dist) and the oldest kafka-python's tests (test-oldest), whose
+# output is shown when the suite ends. The suite mostly waits (for brokers, child processes, deadlines) and is
+# green on a busy machine, so these runs fill its idle time instead of adding theirs.
 OTHER_VERSIONS = $(filter-out $(MAIN_VERSION),$(PYTHON_VERSIONS))
 test: setup lint docs
 	@mkdir -p build; \
-	$(MAKE) --no-print-directory test-versions dist PYTHON_VERSIONS="$(OTHER_VERSIONS)" > build/test-others.log 2>&1 & \
+	$(MAKE) --no-print-directory -k test-versions dist test-oldest PYTHON_VERSIONS="$(OTHER_VERSIONS)" \
+		> build/test-others.log 2>&1 & \
 	others=$$!; trap 'kill $$others 2>/dev/null || true' INT TERM; \
 	$(PY) -m pytest; suite=$$?; \
 	wait $$others; rest=$$?; \
-	echo "== meanwhile: unit tests on Python $(OTHER_VERSIONS), dist (build/test-others.log)"; \
+	echo "== meanwhile: unit tests on Python $(OTHER_VERSIONS), dist, test-oldest (build/test-others.log)"; \
 	cat build/test-others.log; \
 	[ $$suite -eq 0 ] || { echo "error: the suite failed" >&2; exit 1; }; \
-	[ $$rest -eq 0 ] || { echo "error: unit tests on another Python or dist failed (above)" >&2; exit 1; }
-	$(MAKE) test-oldest
+	[ $$rest -eq 0 ] || { echo "error: test-versions, dist or test-oldest failed (above)" >&2; exit 1; }
 
 # An sdist and a wheel into dist/, and twine's check that their metadata (the README included) renders.
 dist: $(VENV)/.installed
