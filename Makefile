@@ -76,10 +76,10 @@ bench: setup
 
 # The documentation site, built into site/ with warnings as errors: a broken link, a missing page in the nav or
 # an option of KafkaLogConfig without a description fails it. `make docs-serve` previews it with live reload.
-docs: setup
+docs: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
-docs-serve: setup
+docs-serve: $(VENV)/.installed
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve
 
 clean:
