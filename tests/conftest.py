@@ -37,6 +37,7 @@ def _skip_if_external() -> None:
 
 @pytest.fixture(scope="session")
 def _restartable_kafka() -> Iterator[LocalKafka]:
+    _skip_if_external()
     with LocalKafka() as broker:
         yield broker
 
@@ -48,7 +49,6 @@ def private_kafka(_restartable_kafka: LocalKafka) -> LocalKafka:
     One for all of them (a start costs 3-5 s, 10-20 s on a busy machine), each test with topics of its own: a test
     that left it down (killed, stopped) gets it restarted before the next one, on the same address and data.
     """
-    _skip_if_external()
     broker = _restartable_kafka
     if not broker.running:
         broker.restart()
