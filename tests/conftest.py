@@ -43,22 +43,52 @@ def _skip_if_external() -> None:
                     "is set")
 
 
-@pytest.fixture
-def private_kafka() -> Iterator[LocalKafka]:
-    """A broker of the test's own (~3-5 s to start), for tests that crash or restart it."""
+@pytest.fixture(scope="session")
+def _restartable_kafka() -> Iterator[LocalKafka]:
     _skip_if_external()
     with LocalKafka() as broker:
         yield broker
 
 
 @pytest.fixture
-def kafka_cluster() -> Iterator[LocalKafkaCluster]:
-    """Three Kafka nodes of the test's own (~10-15 s to start), for replication and failover tests.
+def private_kafka(_restartable_kafka: LocalKafka) -> LocalKafka:
+    """A broker apart from the session's, for tests that kill, pause or restart it.
 
-    Always started by the suite, even with ``$KAFKALOG_TEST_BOOTSTRAP`` set: tests kill and restart its nodes.
+    One for all of them (a start costs 3-5 s, 10-20 s on a busy machine), each test with topics of its own: a test
+    that left it down (killed, stopped) gets it restarted before the next one, on the same address and data.
     """
+    broker = _restartable_kafka
+    if not broker.running:
+        broker.restart()
+    return broker
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[LocalKafka]:
+    """One broker for the session with SASL_PLAINTEXT, SSL and SASL_SSL listeners next to PLAINTEXT (~7-10 s to
+    start, 25 s on a busy machine): shared by the security, client option, check and consume tests, which only
+    connect to it (wrong passwords and untrusted certificates included) and use topics of their own."""
+    with LocalKafka(security=True) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def _shared_cluster() -> Iterator[LocalKafkaCluster]:
     with LocalKafkaCluster(3) as cluster:
         yield cluster
+
+
+@pytest.fixture
+def kafka_cluster(_shared_cluster: LocalKafkaCluster) -> LocalKafkaCluster:
+    """Three Kafka nodes (~10-15 s to start, 20-45 s on a busy machine), for replication and failover tests.
+
+    One cluster for all of them, each test with topics of its own: a node a test left killed is restarted before
+    the next one. Always started by the suite, even with ``$KAFKALOG_TEST_BOOTSTRAP`` set: tests kill nodes.
+    """
+    for node in _shared_cluster.node_ids:
+        if not _shared_cluster.running(node):
+            _shared_cluster.restart(node)
+    return _shared_cluster
 
 
 @pytest.fixture

@@ -217,6 +217,8 @@ def test_client_config_uses_kafka_python_names(tmp_path: Path) -> None:
     assert 'user_alice="alice-pw"' in props["listener.name.sasl_ssl.plain.sasl.jaas.config"]
 
 
+# Runs Java's keytool (5-20 s): with the broker's tests, once per run, not again on every Python of test-versions.
+@pytest.mark.integration
 def test_make_keystore_gives_a_usable_ca_file(tmp_path: Path) -> None:
     if shutil.which("java") is None:
         pytest.skip("no JDK here")

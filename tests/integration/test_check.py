@@ -180,13 +180,12 @@ def test_a_black_hole_ends_within_the_timeout(black_hole: int, transport: str) -
     assert run.elapsed < timeout + MARGIN, run.elapsed
 
 
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    """A broker with SASL listeners next to PLAINTEXT (~7-10 s to start)."""
+@pytest.fixture
+def secure_kafka(secure_kafka: LocalKafka) -> LocalKafka:
+    """The session's broker with SASL listeners next to PLAINTEXT (tests/conftest.py)."""
     if pytest_kafkalog.external_bootstrap() is not None:
         pytest.skip(f"{pytest_kafkalog.BOOTSTRAP_ENV} is set: the suite is not to start brokers")
-    with LocalKafka(security=True) as broker:
-        yield broker
+    return secure_kafka
 
 
 def _sasl_args(broker: LocalKafka, transport: str, mechanism: str) -> list[str]:

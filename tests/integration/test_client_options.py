@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ pytestmark = pytest.mark.integration
 
 TRANSPORTS = ("kafka-python", "confluent")
 COUNT = 50
-
-
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    """A broker with SASL_PLAINTEXT, SSL and SASL_SSL listeners next to PLAINTEXT (~7-10 s to start)."""
-    with LocalKafka(security=True) as broker:
-        yield broker
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:

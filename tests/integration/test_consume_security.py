@@ -5,7 +5,6 @@ password."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from consume_util import consume, ndjson, seqs, ship
@@ -13,12 +12,6 @@ from consume_util import consume, ndjson, seqs, ship
 from kafkalog.testing import LocalKafka
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    with LocalKafka(security=True) as broker:
-        yield broker
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,6 @@ pytestmark = pytest.mark.integration
 
 ERROR_INTERVAL = 600.0  # longer than any wait of the failure runs: a second report of a kind is a repeat
 FAST_CALLS = 1_000
-
-
-@pytest.fixture(scope="module")
-def secure_kafka() -> Iterator[LocalKafka]:
-    """A broker with SASL_PLAINTEXT, SSL and SASL_SSL listeners next to PLAINTEXT (~7-10 s to start)."""
-    with LocalKafka(security=True) as broker:
-        yield broker
 
 
 @pytest.fixture(scope="module")
@@ -248,15 +241,20 @@ CAUSE = {"wrong_password": "authentication failed (check the SASL settings)",
 
 @pytest.fixture(scope="module")
 def failure_runs(secure_kafka: LocalKafka, untrusted_ca: Path) -> dict[str, FailureRun]:
-    """Both failure scenarios, run once each (~10-12 s apiece: kafka-python's bootstrap gives up after 5 s)."""
+    """Both failure scenarios, run once each, side by side: each mostly waits (~10-12 s apiece: kafka-python's
+    bootstrap gives up after 5 s), and their handlers, topics and listeners are their own."""
     wrong = f"wrong-{uuid.uuid4().hex}"
-    return {
-        # PLAIN on SASL_PLAINTEXT with a password the broker does not know.
-        "wrong_password": _fail_run(secure_kafka, "SASL_PLAINTEXT+PLAIN", None, wrong, REASON["wrong_password"]),
-        # SASL_SSL with the right password, but trusting a CA that did not sign the broker's certificate.
-        "untrusted_certificate": _fail_run(secure_kafka, "SASL_SSL+PLAIN", untrusted_ca,
-                                           secure_kafka.users["PLAIN"].password, REASON["untrusted_certificate"]),
-    }
+    with ThreadPoolExecutor(2, thread_name_prefix="failure-run") as pool:
+        runs = {
+            # PLAIN on SASL_PLAINTEXT with a password the broker does not know.
+            "wrong_password": pool.submit(_fail_run, secure_kafka, "SASL_PLAINTEXT+PLAIN", None, wrong,
+                                          REASON["wrong_password"]),
+            # SASL_SSL with the right password, but trusting a CA that did not sign the broker's certificate.
+            "untrusted_certificate": pool.submit(_fail_run, secure_kafka, "SASL_SSL+PLAIN", untrusted_ca,
+                                                 secure_kafka.users["PLAIN"].password,
+                                                 REASON["untrusted_certificate"]),
+        }
+        return {name: run.result() for name, run in runs.items()}
 
 
 @pytest.mark.parametrize("scenario", FAILURES)

@@ -278,7 +278,7 @@ class TestRestarts:
     def test_broker_stopped_and_restarted_while_tailing(self, private_kafka: LocalKafka, tmp_path: Path,
                                                         transport: str) -> None:
         """Broker killed while lines keep coming, restarted later: every line arrives once, the agent never stops."""
-        bootstrap, topic = private_kafka.bootstrap, "tail-outage"
+        bootstrap, topic = private_kafka.bootstrap, f"tail-outage-{transport}"
         private_kafka.create_topic(topic)
         log = tmp_path / "a.log"
         state = tmp_path / "state"
@@ -304,7 +304,7 @@ class TestRestarts:
         """Without the spool, broker down from the start: nothing is acknowledged, so the saved offset stays at
         the start while the agent holds at most its bounded queue; once the broker is back each of 40,000 lines
         (~4 MB, four times the queue's bound) arrives once."""
-        bootstrap, topic = private_kafka.bootstrap, "tail-no-spool-outage"
+        bootstrap, topic = private_kafka.bootstrap, f"tail-no-spool-outage-{transport}"
         private_kafka.create_topic(topic)
         log = tmp_path / "a.log"
         with open(log, "w") as f:
