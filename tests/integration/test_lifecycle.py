@@ -22,7 +22,9 @@ from kafkalog import KafkaHandler
 BOOTSTRAP, TOPIC = {bootstrap!r}, {topic!r}
 
 def make_logger(**options):
-    handler = KafkaHandler(BOOTSTRAP, TOPIC, **options)
+    # These scenarios check that the drain runs, not how fast: on a loaded machine a child's new producer can
+    # need more than the default 5 s to connect and deliver, and what it could not would be reported as lost.
+    handler = KafkaHandler(BOOTSTRAP, TOPIC, **{{"close_timeout": 30, **options}})
     log = logging.getLogger("app")
     log.handlers[:] = [handler]
     log.setLevel(logging.INFO)
