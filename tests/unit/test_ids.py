@@ -104,3 +104,29 @@ class TestDedup:
     def test_bad_window(self) -> None:
         with pytest.raises(ValueError, match="--dedup-window"):
             Dedup(0)
+
+
+def test_the_id_can_be_the_message_key_and_a_header() -> None:
+    """``key="id"`` and ``headers=["id"]`` carry the record's own id, so a reader needs not parse the value."""
+    import json
+    import logging
+
+    from kafkalog import KafkaHandler
+    from kafkalog.testing import capture_records
+
+    with capture_records() as captured:
+        handler = KafkaHandler("127.0.0.1:9092", "t", key="id", headers=["id"])
+        log = logging.getLogger("test_ids.key")
+        log.addHandler(handler)
+        log.propagate = False
+        try:
+            log.warning("same text")
+            log.warning("same text")
+            messages = captured.messages("t")
+        finally:
+            log.removeHandler(handler)
+            handler.close(0)
+    ids = [json.loads(m.value)["id"] for m in messages]
+    assert len(set(ids)) == 2 and all(ID.fullmatch(i) for i in ids)
+    assert [m.key for m in messages] == [i.encode() for i in ids]
+    assert [m.headers for m in messages] == [(("id", i.encode()),) for i in ids]
