@@ -14,9 +14,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar
 
-from ._suggest import suggest
-from .config import KafkaLogConfig, default_of
-from .errors import ConfigTypeError
+from .config import KafkaLogConfig, check_option_names, default_of
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 """The default of the mapping options (``static_fields``, ``producer_config``): empty, and never shared mutably."""
@@ -32,17 +30,10 @@ def checked_names(owner: str, elsewhere: Mapping[str, str] | None = None
 
     def decorate(init: Callable[P, R]) -> Callable[P, R]:
         names = [name for name in inspect.signature(init).parameters if name != "self"]
-        known = frozenset(names)
 
         @functools.wraps(init)
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
-            for name in kwargs:
-                if name in known:
-                    continue
-                if elsewhere and name in elsewhere:
-                    raise ConfigTypeError(f"{name}: {elsewhere[name]}")
-                raise ConfigTypeError(f"{name}: unknown option of {owner}{suggest(name, names)}; the options are "
-                                      f"{sorted(names)}")
+            check_option_names(kwargs, elsewhere, known=names, owner=owner)
             return init(*args, **kwargs)
 
         return checked

@@ -6,7 +6,7 @@ import functools
 import os
 import re
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
@@ -310,16 +310,20 @@ COLLECTOR_EXAMPLE = "/run/kafkalog/collector.sock"
 _generated_init = KafkaLogConfig.__init__
 
 
-def check_option_names(options: Mapping[str, Any], others: Mapping[str, str] | None = None) -> None:
-    """Raise :class:`ConfigTypeError` for the first name of ``options`` that is no option, with the closest
-    option; ``others`` maps names that belong elsewhere to where (loguru's ``level`` -> ``logger.add(...)``)."""
+def check_option_names(options: Iterable[str], others: Mapping[str, str] | None = None, *,
+                       known: Sequence[str] | None = None, owner: str = "") -> None:
+    """Raise :class:`ConfigTypeError` for the first name of ``options`` that is not ``known`` (the options of
+    KafkaLogConfig by default), with the closest one; ``others`` maps names that belong elsewhere to where
+    (loguru's ``level`` -> ``logger.add(...)``); ``owner`` names whose option it is not (``of KafkaHandler``)."""
+    names = OPTION_NAMES if known is None else known
     for name in options:
-        if name in OPTION_NAMES:
+        if name in names:
             continue
         if others and name in others:
             raise ConfigTypeError(f"{name}: {others[name]}")
-        raise ConfigTypeError(f"{name}: unknown option{suggest(name, OPTION_NAMES)}; the options are "
-                              f"{list(OPTION_NAMES)}")
+        of = f" of {owner}" if owner else ""
+        raise ConfigTypeError(f"{name}: unknown option{of}{suggest(name, names)}; the options are "
+                              f"{sorted(names) if owner else list(names)}")
 
 
 def check_required(options: Mapping[str, Any]) -> None:

@@ -1,11 +1,10 @@
 """The agent loop: find files, read them in chunks, ship entries through the library's shipper, save offsets.
 
 One thread runs :meth:`TailAgent.run`; another (the CLI's main thread) may call :meth:`stop` and
-:meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call. By default
-to an :class:`~kafkalog.buffers.AckedQueue` in memory: the files are the buffer, a file's offset moves once what was
-read before it is settled (:class:`~._acks.Acks`), and a full queue pauses reading. With ``--spool`` to a
-disk spool (``spool_full_policy="block"``): a put returns once the record is on disk, so the offset after it may
-be saved at once, and a full spool pauses reading instead of dropping anything.
+:meth:`request_reload`. Records go through :class:`~kafkalog._intake.Intake` like any logging call, by default to
+an :class:`~kafkalog.buffers.AckedQueue`: the files are the buffer, an offset moves once what was read before it
+is settled (:class:`~._acks.Acks`), and a full queue pauses reading. With ``--spool``, to a disk spool
+(``spool_full_policy="block"``): a put returns once the record is on disk, and a full spool pauses reading.
 """
 
 from __future__ import annotations
@@ -239,8 +238,7 @@ class TailAgent:
 
     def _drain(self, follower: Follower, now: float) -> None:
         """The file left its path: read what it still holds now, then keep reading it for ``rotate_wait``."""
-        if follower.draining_since is None:
-            follower.draining_since = now
+        follower.draining_since = now if follower.draining_since is None else follower.draining_since
         while self._read_file(follower):
             pass
 
