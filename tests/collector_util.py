@@ -45,16 +45,26 @@ def stop_collector(proc: subprocess.Popen[str]) -> str:
 
 
 BROKER_CONNECTIONS = """
-def broker_connections(port):
-    # TCP connections of this process to the broker's port: its socket inodes matched against /proc/net/tcp
+def _socket_inodes(pid):
     inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return inodes
+    for fd in fds:
         try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
+    return inodes
+
+def broker_connections(port):
+    # TCP connections this process opened to the broker's port: its socket inodes matched against /proc/net/tcp,
+    # less those its parent holds too (a socket the parent had open at the fork is the parent's connection,
+    # inherited, not one more opened by this process)
+    inodes = _socket_inodes(os.getpid()) - _socket_inodes(os.getppid())
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in open(table).read().splitlines()[1:]:
