@@ -174,8 +174,8 @@ class ConfluentTransport:
                     if headers:
                         produce(topic, value, key, on_delivery=on_delivery, timestamp=timestamp_ms,
                                 headers=list(headers))
-                    else:
-                        produce(topic, value, key, -1, on_delivery, timestamp_ms)
+                    else:  # by keyword: the sixth positional parameter is `callback`, not the timestamp
+                        produce(topic, value, key, on_delivery=on_delivery, timestamp=timestamp_ms)
                 index = count
             except BufferError:
                 batch.produced = index  # for the reports poll serves
