@@ -244,18 +244,13 @@ class Redactor:
                 if new_msg is not msg:
                     event["msg"] = new_msg
                     changed = True
-            fields = event.get("fields")
-            if fields and isinstance(fields, dict):
-                new_fields = self._dict(fields, 0, False)
-                if new_fields is not fields:
-                    event["fields"] = new_fields
-                    changed = True
-            exception = event.get("exception")
-            if exception and isinstance(exception, dict):
-                new_exception = self._dict(exception, 0, False)
-                if new_exception is not exception:
-                    event["exception"] = new_exception
-                    changed = True
+            for key in ("fields", "exception"):  # dicts the caller may share: copied where changed
+                nested = event.get(key)
+                if nested and isinstance(nested, dict):
+                    new_nested = self._dict(nested, 0, False)
+                    if new_nested is not nested:
+                        event[key] = new_nested
+                        changed = True
         except Exception:
             self._count_failure()
             for key in ("msg", "fields", "exception"):
