@@ -101,5 +101,8 @@ def run(args: argparse.Namespace) -> int:
     tail.stop_source()
     where = "in the spool" if args.spool else "to read again"
     kept = f", {report.spooled} kept {where} for the next start" if report.spooled else ""
-    say(f"kafkalog tail: stopped after {agent.lines_shipped} entries; {report.delivered} delivered{kept}")
+    retried = agent.intake.stats().retried
+    again = (f", {retried} sent again after a failed attempt (a reader drops repeats by id: kafkalog consume "
+             "--dedup)") if retried else ""
+    say(f"kafkalog tail: stopped after {agent.lines_shipped} entries; {report.delivered} delivered{kept}{again}")
     return 0

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import threading
@@ -53,6 +54,12 @@ def _wait_mid_file(bootstrap: str, topic: str, state: Path) -> None:
     """Before a SIGKILL: 5,000 records in the topic and an offset saved past the file's start."""
     wait_until(lambda: count_records(bootstrap, topic) >= 5_000 and _saved_line(state) > 1, 120,
                "never 5,000 records in the topic with an offset saved past line 1")
+
+
+def _retried(state: Path) -> int:
+    """How many records the agent reported, at its stop, as sent again after a failed attempt."""
+    match = re.search(r"(\d+) sent again after a failed attempt", stderr_of(state))
+    return int(match.group(1)) if match else 0
 
 
 def _finish(proc: object, state: Path) -> None:
@@ -291,10 +298,13 @@ class TestRestarts:
         assert proc.poll() is None
         private_kafka.restart()
         writer.join(60)
-        check = read_seqs(bootstrap, topic, 6_000, timeout=180)
+        read_seqs(bootstrap, topic, 6_000, timeout=180)  # waits for delivery
         _finish(proc, state)
+        check = read_seqs(bootstrap, topic, 6_000, to_end=True)
         assert not check.lost, check.summary()
-        assert check.each_once, check.summary()
+        # at least once: a batch whose delivery timed out while the broker was down may have been written before
+        # the kill; it is sent again, so repeats are bounded by what the agent reports as sent again
+        assert check.duplicate_count <= _retried(state), (check.summary(), stderr_of(state))
 
 
     @pytest.mark.slow
