@@ -62,7 +62,8 @@ class KafkaPythonProbe:
         except CheckFailed:
             raise
         except Exception as exc:
-            raise classify(to_delivery_error(exc), self._log) from exc
+            raise classify(to_delivery_error(exc), self._log,
+                           sasl_over_tls=self._settings.get("security_protocol") == "SASL_SSL") from exc
 
     def _timeouts(self, timeout: float) -> dict[str, int]:
         ms = max(200, int(timeout * _MS))

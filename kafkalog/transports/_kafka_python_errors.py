@@ -51,27 +51,39 @@ TLS_MARKERS = ("certificate_verify_failed", "certificate verify failed", "sslerr
 _CREDENTIALS_SENT = ("sending username and password in the clear",
                      "exchanging credentials in the clear during sasl authentication")
 _DISCONNECTED = "socket disconnected"
+_GAVE_UP = "unable to bootstrap"  # the attempt's summary, logged last
 
 
-def _closed_after_credentials(log: ClientLog) -> str | None:
+def _closed_after_credentials(log: ClientLog, sasl_over_tls: bool) -> str | None:
     """The connection closed right after the SASL credentials went out (PLAIN, or SCRAM's exchange).
 
     The broker answers wrong credentials and then closes the connection; when both arrive together (a busy
     machine), kafka-python 3 drops the answer with the data it read before the close, and only "socket
-    disconnected" is logged. A broker that fails right then could do the same, but far more rarely.
+    disconnected" is logged. A broker that fails right then could do the same, but far more rarely. Over TLS
+    (``sasl_over_tls``) nothing is logged as the credentials go out: there, every connection of the attempt
+    closing after its TLS handshake, and nothing else failing, reads the same way (seen with a wrong password
+    under load: only disconnects, for minutes).
     """
     lines = [line.lower() for line in log.recent]
     for before, after in itertools.pairwise(lines):
         if _DISCONNECTED in after and any(sent in before for sent in _CREDENTIALS_SENT):
             return "the broker closed the connection right after the credentials were sent (invalid username " \
                    "or password?)"
+    failures = [line for line in lines if ("failed" in line or _DISCONNECTED in line or "error" in line)
+                and _GAVE_UP not in line]
+    if sasl_over_tls and failures and all(_DISCONNECTED in line for line in failures) \
+            and any("ssltransport" in line for line in failures):
+        return "the broker closed every connection after the TLS handshake, before the login was answered " \
+               "(invalid username or password?)"
     return None
 
 
-def classify(error: DeliveryError, log: ClientLog) -> DeliveryError:
-    """A clearer error than "Unable to bootstrap" when the client's log said why (credentials, certificate)."""
+def classify(error: DeliveryError, log: ClientLog, *, sasl_over_tls: bool = False) -> DeliveryError:
+    """A clearer error than "Unable to bootstrap" when the client's log said why (credentials, certificate).
+
+    ``sasl_over_tls``: the client logs in with SASL over TLS (``security_protocol="SASL_SSL"``)."""
     lowered_all = [(text, text.lower()) for text in (log.telling, log.first_error, log.last) if text]
-    closed = _closed_after_credentials(log) if error.reason == Reason.TIMEOUT else None
+    closed = _closed_after_credentials(log, sasl_over_tls) if error.reason == Reason.TIMEOUT else None
     if closed is not None and not any(m in low for _, low in lowered_all for m in AUTH_MARKERS + TLS_MARKERS):
         return DeliveryError(Reason.AUTH_FAILED, f"authentication failed (check the SASL settings): {closed}",
                              retriable=False)

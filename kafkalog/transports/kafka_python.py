@@ -72,7 +72,8 @@ class KafkaPythonTransport:
                 self._producer = KafkaProducer(**self._settings)
         except Exception as exc:
             release_client_logs(self._threads + started)
-            raise classify(to_delivery_error(exc), self._log) from exc
+            raise classify(to_delivery_error(exc), self._log,
+                           sasl_over_tls=self._settings.get("security_protocol") == "SASL_SSL") from exc
         self._threads += started
 
     def _ensure_producer(self) -> DeliveryError | None:

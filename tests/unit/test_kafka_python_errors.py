@@ -43,6 +43,34 @@ class TestClassify:
         assert (error.reason, error.retriable) == ("auth_failed", False)
         assert "credentials" in str(error)
 
+    DISCONNECTS_AFTER_TLS = (
+        (logging.ERROR, "<KafkaSSLTransport [127.0.0.1:1<-2]>: socket disconnected"),
+        (logging.ERROR, "<KafkaConnection node_id=bootstrap-0 (disconnected)>: Connection lost: "
+                        "KafkaConnectionError: socket disconnected"),
+        (logging.WARNING, "Task <kafka.net.selector.Task> ran for 0.102s (>0.100s threshold). It is blocking the "
+                          "event loop"),
+        (logging.WARNING, "Bootstrap connection to bootstrap-0 failed: KafkaConnectionError: socket disconnected "
+                          "(backoff 0.06 secs)"),
+        (logging.WARNING, "bootstrap bootstrap-0 not ready; waiting 0.39 secs"),
+        (logging.ERROR, "Bootstrap failed: KafkaTimeoutError: Unable to bootstrap from ['127.0.0.1:1']"),
+    )
+
+    def test_sasl_over_tls_closed_after_the_handshake_is_auth_failed(self) -> None:
+        """SASL_SSL with a wrong password under load: kafka-python logs nothing as the credentials go out, and
+        drops the broker's refusal that comes with the close; every connection closing after TLS is the sign
+        (it read as broker_unavailable, retried until delivery_timeout)."""
+        error = classify(BOOTSTRAP_TIMEOUT, client_log(*self.DISCONNECTS_AFTER_TLS), sasl_over_tls=True)
+        assert (error.reason, error.retriable) == ("auth_failed", False)
+        assert "TLS handshake" in str(error)
+
+    def test_closed_after_tls_without_sasl_or_with_other_failures_is_broker_unavailable(self) -> None:
+        """Without SASL a close is no login refusal; a refused connection among them is a broker going away."""
+        log = client_log(*self.DISCONNECTS_AFTER_TLS)
+        assert classify(BOOTSTRAP_TIMEOUT, log).reason == "broker_unavailable"
+        log.note(logging.LogRecord("kafka.net", logging.WARNING, __file__, 1,
+                                   "Connection failed: KafkaConnectionError: 111 ECONNREFUSED", (), None))
+        assert classify(BOOTSTRAP_TIMEOUT, log, sasl_over_tls=True).reason == "broker_unavailable"
+
     def test_refused_connection_is_broker_unavailable(self) -> None:
         """Nothing about credentials or certificates: the broker is unavailable, and that is retried."""
         log = client_log((logging.WARNING, "Connection failed: KafkaConnectionError: 111 ECONNREFUSED"))
