@@ -118,3 +118,23 @@ def test_tail_security_flags_override_the_config_files_options(tmp_path: Path) -
                           client_options={"sasl_username": "from-flag"})
     assert _shipper(request, {"sasl_username": "from-file", "compression": "gzip"}) == {
         "close_timeout": 10.0, "sasl_username": "from-flag", "compression": "gzip", "transport": "kafka-python"}
+
+
+@pytest.mark.parametrize(("argv", "code", "expected"), [
+    (["check", "--transport", "confluent", "-X", "lingr.ms=5"], 3,
+     "unknown librdkafka option 'lingr.ms' (did you mean 'linger.ms'?)"),
+    (["check", "--transport", "kafka-python", "-X", "linger.ms=5"], 3,
+     "unknown kafka-python option(s) ['linger.ms'] (did you mean 'linger_ms'?)"),
+    (["consume", "--transport", "confluent", "-X", "fetch.wait.mx.ms=5"], 2,
+     "unknown librdkafka option 'fetch.wait.mx.ms' (did you mean 'fetch.wait.max.ms'?)"),
+    (["consume", "--transport", "kafka-python", "-X", "fetch_max_wait=5"], 2,
+     "unknown kafka-python option(s) ['fetch_max_wait'] (did you mean 'fetch_max_wait_ms'?)"),
+])
+def test_a_misspelt_client_option_names_the_close_one_before_connecting(
+        argv: list[str], code: int, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """-X names are the client's own: a slip is reported at once with librdkafka's or kafka-python's closest name
+    (the address is a closed port: nothing is tried before the options are checked)."""
+    pytest.importorskip("confluent_kafka")
+    assert main([argv[0], "-b", "127.0.0.1:9", "-t", "t", *argv[1:]]) == code
+    out, err = capsys.readouterr()
+    assert expected in out + err
