@@ -138,3 +138,19 @@ def test_a_misspelt_client_option_names_the_close_one_before_connecting(
     assert main([argv[0], "-b", "127.0.0.1:9", "-t", "t", *argv[1:]]) == code
     out, err = capsys.readouterr()
     assert expected in out + err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["chek", "-b", "h:1"], "invalid choice: 'chek' (choose from "),
+    (["consume", "-b", "h:1", "-t", "t", "-o", "json"], "invalid choice: 'json' (choose from "),
+    (["check", "--transport", "confluen"], "invalid choice: 'confluen' (choose from "),
+])
+def test_an_invalid_choice_names_the_close_one(argv: list[str], expected: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt subcommand or choice: argparse's message, then the choice it looks like."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    close = {"chek": "check", "json": "ndjson", "confluen": "confluent"}[argv[-1] if argv[0] != "chek" else "chek"]
+    assert expected in err and err.rstrip().endswith(f"(did you mean {close!r}?)")
