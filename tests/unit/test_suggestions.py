@@ -97,3 +97,14 @@ def test_consumer_option_names_the_closest_librdkafka_option() -> None:
     with pytest.raises(ConsumeError, match=r"^consumer config: unknown librdkafka option 'fetch.wait.mx.ms' \(did "
                                            r"you mean 'fetch.wait.max.ms'\?\)"):
         ConfluentReader(settings)
+
+
+def test_a_lower_case_level_name_says_the_upper_case_one() -> None:
+    """logging refuses level='info' with its own 'Unknown level' text; the handler names the option and the fix."""
+    from kafkalog import KafkaHandler
+
+    with pytest.raises(ConfigError, match=r"^level: 'info' is not a logging level name or number; names are upper "
+                                          r"case: 'INFO'$"):
+        KafkaHandler("h:1", "t", level="info", transport="memory")
+    with pytest.raises(ConfigError, match=r"^level: 'LOUD' is not a logging level name or number$"):
+        KafkaHandler("h:1", "t", level="LOUD", transport="memory")
