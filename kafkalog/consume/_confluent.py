@@ -96,8 +96,8 @@ class ConfluentReader:
         except ConsumeError:
             raise
         except ImportError:
-            raise ConsumeError("--transport confluent needs confluent-kafka: "
-                               "pip install 'kafkalog[confluent]'") from None
+            raise ConsumeError("--transport confluent needs confluent-kafka: pip install confluent-kafka (or the "
+                               "extra: pip install 'kafkalog[confluent]')") from None
         except Exception as exc:  # KafkaException and friends: each ends the run with its text
             text = self._fatal or scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
             raise ConsumeError(f"{doing}: {text}") from None

@@ -17,7 +17,7 @@ from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
 from ._confluent_errors import ClientHealth, _error_text
 
-INSTALL_HINT = "pip install 'kafkalog[confluent]'"
+INSTALL_HINT = "pip install confluent-kafka (or the extra: pip install 'kafkalog[confluent]')"
 
 OWNED_OPTIONS: dict[str, str] = {
     "bootstrap.servers": "use the bootstrap_servers option",
