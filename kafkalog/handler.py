@@ -13,7 +13,7 @@ from ._signature import EMPTY, checked_names, config_from
 from ._stats import Stats
 from ._worker import CloseReport
 from .config import KafkaLogConfig, Overflow, Oversize, Schema
-from .errors import Reason
+from .errors import ConfigError, Reason
 from .flood import RateLimit
 from .formatter import KafkaJsonFormatter
 from .redact import Redact
@@ -69,6 +69,7 @@ class KafkaHandler(logging.Handler):
             compression: str | None = None, acks: int | str | None = None, producer_linger: float | None = None,
             producer_batch_bytes: int | None = None,
     ) -> None:
+        _check_level(level)
         self._intake = Intake(config_from(locals()))
         super().__init__(level)
         self.close_report: CloseReport | None = None
@@ -180,3 +181,12 @@ class KafkaHandler(logging.Handler):
 
     def __repr__(self) -> str:
         return f"<KafkaHandler {self._intake.describe()} ({logging.getLevelName(self.level)})>"
+
+
+def _check_level(level: object) -> None:
+    """A level name logging does not know raises naming the option (logging's own ``Unknown level: 'info'`` does
+    not), before anything is started."""
+    if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
+        hint = f"; names are upper case: {level.upper()!r}" if isinstance(logging.getLevelName(level.upper()), int) \
+            else ""
+        raise ConfigError(f"level: {level!r} is not a logging level name or number{hint}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._secrets import scrub, secret_values
 from ..config import KafkaLogConfig
+from ..errors import MissingDependencyError
 from ._run import Deadline, check_config
 from ._sources import HandlerOptions, handlers_in_file, merged
 from ._steps import (
@@ -61,7 +62,7 @@ def _check_all(options: Mapping[str, Any], config_file: str | Path | None, topic
     for source in sources:  # every configuration first: a bad one fails the check before any network step
         try:
             configs.append((source, KafkaLogConfig(**source.options)))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, MissingDependencyError) as exc:  # a transport or codec not installed too
             emit(StepResult(CONFIG, False, scrub(str(exc), _secrets_of(source.options)), EXIT_CONFIG, source.source))
     if len(configs) < len(sources):
         return

@@ -8,18 +8,33 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
+from .._suggest import suggest
 
 # Subcommand names; each is a module of this package.
 SUBCOMMANDS: tuple[str, ...] = ("check", "collect", "consume", "levels", "tail")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, naming the close choice after an invalid one (``kafkalog chek``, ``-o json``); the
+    subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        invalid = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if invalid:
+            choices = [choice.strip().strip("'") for choice in invalid.group(2).split(",")]
+            message += suggest(invalid.group(1), choices)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``kafkalog`` parser; each subcommand's own parser is in ``subcommand_parser``."""
-    parser = argparse.ArgumentParser(prog="kafkalog", description="Ship log records to Kafka and read them back.")
+    parser = _Parser(prog="kafkalog", description="Ship log records to Kafka and read them back.")
     parser.add_argument("--version", action="version", version=f"kafkalog {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:

@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "set":
             levels = parse_assignments(args.assignments)
             duration = parse_duration(args.duration) if args.duration else None
-            publish(args.bootstrap_servers, args.topic, args.key, set_value(levels, duration))
-            print(describe(set_value(levels, duration)))
+            value = set_value(levels, duration)  # once: the "until" printed is the one stored
+            publish(args.bootstrap_servers, args.topic, args.key, value)
+            print(describe(value))
         elif args.action == "reset":
             publish(args.bootstrap_servers, args.topic, args.key, set_value({}, None))
             print("(no levels set)")
@@ -41,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"kafkalog levels {args.action}: {exc}", file=sys.stderr)
         return 2
+    except LookupError as exc:  # as kafkalog check says it
+        print(f"kafkalog levels {args.action}: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 6
     except Exception as exc:
         print(f"kafkalog levels {args.action}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 4

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from .._librdkafka_names import hint, unknown_property
 from .._secrets import scrub
 from .reader import ConsumeError, Message, ReaderSettings
 
@@ -39,12 +40,33 @@ def _quiet_logger() -> logging.Logger:
     return log
 
 
+def check_names(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConsumeError` for an option librdkafka does not know, with the closest one it does: a consumer
+    built without servers (no network) and dropped, so a misspelt ``-X`` is reported before anything connects."""
+    try:
+        from confluent_kafka import Consumer, KafkaException
+    except ImportError:
+        return  # the reader says how to install it
+    try:
+        consumer = Consumer({**config, "group.id": NO_GROUP, "logger": _quiet_logger()})
+    except KafkaException as exc:
+        unknown = unknown_property(str(exc))
+        if unknown is not None:
+            raise ConsumeError(f"consumer config: unknown librdkafka option {unknown!r}"
+                               f"{hint(str(exc), 'consumer')}") from None
+        return  # other rejections: the reader reports them with their text
+    except Exception:
+        return
+    consumer.close()
+
+
 class ConfluentReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
         settings.refuse(OWNED)
         self._fatal: str | None = None
         self._last_error: str | None = None
+        check_names(settings.client_config)
         with self._errors("creating the consumer"):
             from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -74,8 +96,8 @@ class ConfluentReader:
         except ConsumeError:
             raise
         except ImportError:
-            raise ConsumeError("--transport confluent needs confluent-kafka: "
-                               "pip install 'kafkalog[confluent]'") from None
+            raise ConsumeError("--transport confluent needs confluent-kafka: pip install confluent-kafka (or the "
+                               "extra: pip install 'kafkalog[confluent]')") from None
         except Exception as exc:  # KafkaException and friends: each ends the run with its text
             text = self._fatal or scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
             raise ConsumeError(f"{doing}: {text}") from None

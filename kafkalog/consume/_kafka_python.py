@@ -31,6 +31,16 @@ OWNED = ("bootstrap_servers", "group_id", "enable_auto_commit", "key_deserialize
          "allow_auto_create_topics")
 
 
+def check_names(config: Mapping[str, Any]) -> None:
+    """Raise :class:`ConsumeError` for an option kafka-python does not know, with the closest one it does."""
+    from kafka import KafkaConsumer
+
+    unknown = sorted(set(config) - set(KafkaConsumer.DEFAULT_CONFIG))
+    if unknown:
+        raise ConsumeError(f"consumer config: unknown kafka-python option(s) {unknown}"
+                           f"{suggest(unknown[0], KafkaConsumer.DEFAULT_CONFIG)}")
+
+
 class KafkaPythonReader:
     def __init__(self, settings: ReaderSettings) -> None:
         self._settings = settings
@@ -45,10 +55,7 @@ class KafkaPythonReader:
         with self._errors("connecting to the brokers"):
             from kafka import KafkaConsumer, TopicPartition
 
-            unknown = sorted(set(config) - set(KafkaConsumer.DEFAULT_CONFIG))
-            if unknown:
-                raise ConsumeError(f"consumer config: unknown kafka-python option(s) {unknown}"
-                                   f"{suggest(unknown[0], KafkaConsumer.DEFAULT_CONFIG)}")
+            check_names(config)
             self._tp = TopicPartition
             self._consumer = KafkaConsumer(**config)
         self._partitions: dict[int, Any] = {}

@@ -32,3 +32,13 @@ def open_reader(client: str, settings: ReaderSettings) -> Reader:
     from ._kafka_python import KafkaPythonReader
 
     return KafkaPythonReader(settings)
+
+
+def check_options(client: str, settings: ReaderSettings) -> None:
+    """The consumer options' names, checked before anything connects: a misspelt one is reported at once, with
+    the closest name the client knows, instead of after the connection steps."""
+    if client == "confluent":
+        from ._confluent import check_names
+    else:
+        from ._kafka_python import check_names
+    check_names(settings.client_config)

@@ -8,10 +8,11 @@ from typing import Any
 
 from .._secrets import masked, secret_values
 from ..errors import ConfigError
+from .clients import check_options
 from .filters import Filters
 from .output import FORMATS
 from .positions import Start
-from .reader import CLIENTS, ReaderSettings
+from .reader import CLIENTS, ConsumeError, ReaderSettings
 
 
 @dataclass(frozen=True, repr=False)
@@ -53,6 +54,10 @@ class ConsumeOptions:
             raise ConfigError(f"--dedup-window: expected a positive number of ids, got {self.dedup}")
         if self.commit_interval < 0 or self.timeout <= 0:
             raise ConfigError("commit_interval must be >= 0 and timeout > 0 (seconds)")
+        try:  # a misspelt client option, with the closest name, before anything connects
+            check_options(self.client, self.reader_settings())
+        except ConsumeError as exc:
+            raise ConfigError(str(exc)) from None
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._client_options import CLIENT_NAMES, ClientOptions, Setting, origin_of, translate
+from .._librdkafka_names import hint, unknown_property
 from .._secrets import MASK, is_secret_option, scrub, secret_values
 from ..errors import ConfigError, ConfigTypeError, MissingDependencyError
 from ._confluent_errors import ClientHealth, _error_text
 
-INSTALL_HINT = "pip install 'kafkalog[confluent]'"
+INSTALL_HINT = "pip install confluent-kafka (or the extra: pip install 'kafkalog[confluent]')"
 
 OWNED_OPTIONS: dict[str, str] = {
     "bootstrap.servers": "use the bootstrap_servers option",
@@ -188,6 +189,10 @@ def _trial(client: Any, settings: Mapping[str, Any], origin: Mapping[str, str]) 
         producer = client.Producer(conf)
     except client.KafkaException as exc:
         text = scrub_config(_error_text(exc.args[0]) if exc.args else str(exc), settings).strip()
+        unknown = unknown_property(text)
+        if unknown is not None and unknown not in origin:  # a misspelt name in producer_config or -X
+            raise ConfigError(f"producer_config: unknown librdkafka option {unknown!r}{hint(text, 'producer')}"
+                              " (the names are librdkafka's, as in its CONFIGURATION.md)") from None
         names = _named_options(text, settings)
         if names:
             labels = [origin_of(n, origin) if n in origin else f"producer_config: {n!r}" for n in names]

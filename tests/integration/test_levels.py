@@ -109,3 +109,17 @@ def test_set_reaches_three_processes_expires_and_garbage_is_ignored(kafka_bootst
         (tmp_path / "stop").touch()
         for proc in procs:
             wait_or_show_stacks(proc, 60)
+
+
+def test_set_prints_what_get_reads_and_a_missing_topic_says_so(kafka_bootstrap: str, kafka_topic_factory) -> None:
+    """The "until" that set prints is the one stored (it was computed twice, and could differ by a second); a topic
+    that does not exist is said plainly, with kafkalog check's exit code for it."""
+    topic = kafka_topic_factory(config={"cleanup.policy": "compact"})
+    where = ("-b", kafka_bootstrap, "-t", topic, "--key", KEY)
+    done = _cli("set", "billing.api=DEBUG", "--for", "15m", *where)
+    assert done.returncode == 0, done.stderr
+    got = _cli("get", *where)
+    assert (got.returncode, got.stdout) == (0, done.stdout)
+    missing = _cli("get", "-b", kafka_bootstrap, "-t", f"{topic}-missing", "--key", KEY)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        6, f"kafkalog levels get: topic '{topic}-missing' not found")

@@ -188,3 +188,15 @@ def test_a_topic_callable_that_fails_on_the_probe_is_a_config_failure() -> None:
     assert report.exit_code == 3
     assert report.steps[-1].line() == ("FAIL config: topic/key for the probe record: KeyError: 'tenant'; name one "
                                        "with --topic")
+
+
+def test_a_transport_not_installed_is_a_configuration_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transport='confluent' without confluent-kafka: the config step fails with the install hint (exit 3), not
+    as an internal error of the check."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "confluent_kafka", None)  # import confluent_kafka raises ImportError
+    report = run_check({"bootstrap_servers": "127.0.0.1:9", "topic": "t", "transport": "confluent"}, timeout=10)
+    [step] = report.steps
+    assert (step.step, step.ok, report.exit_code) == ("config", False, EXIT_CONFIG)
+    assert step.detail.startswith("transport='confluent' needs the confluent-kafka package: pip install")

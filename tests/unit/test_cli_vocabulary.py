@@ -118,3 +118,39 @@ def test_tail_security_flags_override_the_config_files_options(tmp_path: Path) -
                           client_options={"sasl_username": "from-flag"})
     assert _shipper(request, {"sasl_username": "from-file", "compression": "gzip"}) == {
         "close_timeout": 10.0, "sasl_username": "from-flag", "compression": "gzip", "transport": "kafka-python"}
+
+
+@pytest.mark.parametrize(("argv", "code", "expected"), [
+    (["check", "--transport", "confluent", "-X", "lingr.ms=5"], 3,
+     "unknown librdkafka option 'lingr.ms' (did you mean 'linger.ms'?)"),
+    (["check", "--transport", "kafka-python", "-X", "linger.ms=5"], 3,
+     "unknown kafka-python option(s) ['linger.ms'] (did you mean 'linger_ms'?)"),
+    (["consume", "--transport", "confluent", "-X", "fetch.wait.mx.ms=5"], 2,
+     "unknown librdkafka option 'fetch.wait.mx.ms' (did you mean 'fetch.wait.max.ms'?)"),
+    (["consume", "--transport", "kafka-python", "-X", "fetch_max_wait=5"], 2,
+     "unknown kafka-python option(s) ['fetch_max_wait'] (did you mean 'fetch_max_wait_ms'?)"),
+])
+def test_a_misspelt_client_option_names_the_close_one_before_connecting(
+        argv: list[str], code: int, expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """-X names are the client's own: a slip is reported at once with librdkafka's or kafka-python's closest name
+    (the address is a closed port: nothing is tried before the options are checked)."""
+    pytest.importorskip("confluent_kafka")
+    assert main([argv[0], "-b", "127.0.0.1:9", "-t", "t", *argv[1:]]) == code
+    out, err = capsys.readouterr()
+    assert expected in out + err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["chek", "-b", "h:1"], "invalid choice: 'chek' (choose from "),
+    (["consume", "-b", "h:1", "-t", "t", "-o", "json"], "invalid choice: 'json' (choose from "),
+    (["check", "--transport", "confluen"], "invalid choice: 'confluen' (choose from "),
+])
+def test_an_invalid_choice_names_the_close_one(argv: list[str], expected: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt subcommand or choice: argparse's message, then the choice it looks like."""
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    close = {"chek": "check", "json": "ndjson", "confluen": "confluent"}[argv[-1] if argv[0] != "chek" else "chek"]
+    assert expected in err and err.rstrip().endswith(f"(did you mean {close!r}?)")

@@ -125,8 +125,7 @@ class TestOwnedAndUnknown:
         """librdkafka's 'No such configuration property' surfaces at construction, naming the option."""
         err = config_error({name: 1})
         assert isinstance(err, ConfigError)
-        assert str(err).startswith(f"producer_config: {name!r} rejected by librdkafka")
-        assert "No such configuration property" in str(err)
+        assert str(err).startswith(f"producer_config: unknown librdkafka option {name!r}")
 
     @pytest.mark.parametrize(("config", "named"), [
         ({"linger.ms": -5}, "linger.ms"),  # librdkafka says queue.buffering.max.ms: we name the user's alias

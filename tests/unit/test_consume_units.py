@@ -298,7 +298,7 @@ def test_options_check_and_hide_secrets() -> None:
         ConsumeOptions("b:9", "t", output="xml")
     with pytest.raises(ConfigError, match="--max-records"):
         ConsumeOptions("b:9", "t", max_records=0)
-    options = ConsumeOptions("b:9", "t", client_config={"sasl_plain_password": "hunter2", "sasl.password": "pw2"})
+    options = ConsumeOptions("b:9", "t", client_config={"sasl_plain_password": "hunter2", "ssl_password": "pw2"})
     assert "hunter2" not in repr(options) and "pw2" not in repr(options)
     assert set(options.secrets) == {"hunter2", "pw2"}
     settings = repr(options.reader_settings())  # what each reader holds: its repr hides them too
