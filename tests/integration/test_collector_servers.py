@@ -180,9 +180,15 @@ class TestCelery:
                 return [os.getpid(), {KAFKA_MODULES}]
 
             if __name__ == "__main__":
+                import json, time
                 results = [work.delay(seq) for seq in range({self.TASKS})]
-                import json
-                print(json.dumps([r.get(timeout=120) for r in results]))
+                deadline = time.monotonic() + 240
+                while not all(r.ready() for r in results) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                late = [seq for seq, r in enumerate(results) if not r.ready()]
+                if late:
+                    sys.exit(f"tasks without a result after 240 s: {{late}}")
+                print(json.dumps([r.get(timeout=10) for r in results]))
         """))
         worker = _server([sys.executable, "-m", "celery", "-A", "task_app", "worker", "--pool", "prefork",
                           "--concurrency", "4", "--max-tasks-per-child", str(self.PER_CHILD), "--loglevel",
@@ -191,9 +197,11 @@ class TestCelery:
             sender = subprocess.run([sys.executable, "task_app.py"], check=False, cwd=tmp_path,
                                     capture_output=True, text=True, timeout=300,
                                     env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+            if sender.returncode != 0 and worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGABRT)  # every pool process shows its threads' stacks (faulthandler)
         finally:
             stderr = _stop(worker, tmp_path)
-        assert sender.returncode == 0, sender.stderr[-3000:] + stderr[-3000:]
+        assert sender.returncode == 0, sender.stderr[-3000:] + stderr[-20000:]
         results = json.loads(sender.stdout.strip().splitlines()[-1])
         assert all(kafka == [] for _, kafka in results), "a pool process imported a Kafka client"
         children = Counter(pid for pid, _ in results)
