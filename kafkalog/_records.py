@@ -257,6 +257,33 @@ class RecordBuilder:
         return event
 
 
+    def from_line(self, level: str, stamp: str, text: str, path: str, line: int | str, *,
+                  record_id: str | None = None, fields: dict[str, Any] | None = None) -> Event:
+        """Event for an entry of a file (``kafkalog tail``): no logger, process or thread, ``time`` is ``stamp``
+        (when it was read), ``action`` the input's (``default_action``), ``fields`` at least the path. Its id, when
+        ids are on, is derived from the file and the entry's offset (:func:`._ids.line_id`), never made: a line
+        read twice keeps it. Trace ids are not looked up (the reader's spans are not the writer's)."""
+        event: Event = {
+            "type": level,
+            "action": self.default_action,
+            "time": stamp,
+            "msg": text,
+            "fields": {"path": path} if fields is None else fields,
+            "funcName": "",
+            "logger": None,
+            "host": self.host,
+            "pid": None,
+            "thread": None,
+            "file": path,
+            "line": line,
+        }
+        if record_id is not None:
+            event[ID_KEY] = record_id
+        if self.static_fields:
+            event.update(self.static_fields)
+        return event
+
+
 _TRACEBACK_STARTS = ("Traceback (most recent call last):", "  + Exception Group Traceback")
 
 
