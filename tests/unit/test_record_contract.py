@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kafkalog._messages import Messages
-from kafkalog._records import RESERVED_KEYS, RecordBuilder
+from kafkalog._records import BASE_KEYS, RESERVED_KEYS, RecordBuilder
 from kafkalog.check import run_check
 from kafkalog.check._run import _probe_message
 from kafkalog.config import KafkaLogConfig
@@ -104,3 +104,21 @@ def test_a_probe_whose_marker_is_redacted_fails_the_config_step() -> None:
     assert report.exit_code == 3
     assert report.steps[-1].line() == ("FAIL config: the probe record's marker does not survive redaction or the "
                                        "cut to max_message_bytes, so it could not be read back")
+
+
+def test_every_builder_starts_its_records_with_the_base_keys_in_order() -> None:
+    """The builders write their keys as dict literals (for speed): each is held to ``BASE_KEYS`` here."""
+    builder = RecordBuilder(host="h", default_action="log", static_fields={})
+    loguru = pytest.importorskip("loguru")
+    records: list[dict[str, Any]] = []
+    sink_id = loguru.logger.add(lambda message: records.append(builder.from_loguru(message.record)))
+    try:
+        loguru.logger.info("from loguru")
+    finally:
+        loguru.logger.remove(sink_id)
+    events = [builder.from_logging(logging.LogRecord("app", logging.INFO, "/app.py", 3, "m", (), None)),
+              records[0], builder.from_structlog("info", {"event": "m"}, 1.0),
+              builder.from_line("info", "t", "m", "/a.log", 1)]
+    for event in events:
+        assert tuple(event)[:len(BASE_KEYS)] == BASE_KEYS
+        assert set(event) <= RESERVED_KEYS
