@@ -1,4 +1,5 @@
-"""What the handler and the sink share: the intake turns an event into a routed, encoded message and queues it.
+"""What the handler, the sink and the processor share: the intake has an event encoded and routed
+(:class:`~kafkalog._messages.Messages`, the same encoder ``kafkalog tail`` and ``kafkalog check`` use) and queues it.
 
 It runs on the application's thread and never ships anything itself: the :class:`~kafkalog._worker.Worker`
 behind it does.
