@@ -23,7 +23,7 @@ from typing import Any
 from _common import code_version, table
 
 from kafkalog import KafkaLogConfig
-from kafkalog._intake import _new_message
+from kafkalog._messages import _new_message
 from kafkalog.buffers import AckedQueue, Ledger, SpoolQueue
 from kafkalog.spool import DiskSpool
 from kafkalog.tail import shipper_config

@@ -1,4 +1,5 @@
-"""What the handler and the sink share: the intake turns an event into a routed, encoded message and queues it.
+"""What the handler, the sink and the processor share: the intake has an event encoded and routed
+(:class:`~kafkalog._messages.Messages`, the same encoder ``kafkalog tail`` and ``kafkalog check`` use) and queues it.
 
 It runs on the application's thread and never ships anything itself: the :class:`~kafkalog._worker.Worker`
 behind it does.
@@ -7,29 +8,24 @@ behind it does.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import threading
-from collections.abc import Sequence
-from itertools import repeat
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._encode import dumps, encode_event
 from ._levels import follow_levels
+from ._messages import Messages
 from ._records import RecordBuilder
 from ._stats import Stats
 from ._worker import CloseReport, Worker
 from .config import KafkaLogConfig
-from .errors import Reason
 from .flood import Flood
-from .schemas import encode_mapped, mapper_for, serialized
 from .typing import Event, Message
 
 if TYPE_CHECKING:
     from .collector import Collector
 
 CLIENT_LOGGER = "kafka"
-_new_message = functools.partial(tuple.__new__, Message)  # Message((...)) without namedtuple's Python __new__
 
 
 def is_client_logger(name: str) -> bool:
@@ -46,8 +42,9 @@ class Intake:
         self.builder = RecordBuilder(host=config.host, default_action=config.default_action,
                                      static_fields=config.static_fields, trace_ids=config.trace_ids)
         self.worker = Worker(config, config.fixed_topic or "dynamic-topic", acked=acked)
-        # None for the default schema: its events are encoded as they are, with no extra step
-        self.to_schema = mapper_for(config.schema, config.static_fields)
+        self.messages = Messages(config, on_drop=self.drop, on_truncated=self.worker.count_truncated)
+        # the encoder's own bound method: no extra call per record
+        self.message_for: Callable[[Event | str, float, str | None], Message | None] = self.messages.message_for
         self.redactor = config.redactor
         limit = config.rate_limiter
         self.flood = Flood(limit, self.ship) if limit else None
@@ -72,84 +69,12 @@ class Intake:
         message = self.message_for(event, created, topic)
         return message is not None and self.worker.put(message, level)
 
-    def encodes_as_is(self, topic: str | None) -> bool:
-        """True if an event to ``topic`` is shipped exactly as ``dumps`` encodes it: the default schema, no key
-        or headers taken from it, a topic known without it. Then :meth:`ship_many` takes it encoded."""
-        config = self.config
-        return self.to_schema is None and config.key_for is None and config.headers_for is None \
-            and self.redactor is None and bool(topic or config.fixed_topic)
-
-    def ship_many(self, events: Sequence[Event | bytes], created: float, topic: str | None = None) -> int:
-        """Queue many records in one go, each encoded as :meth:`ship` does (``kafkalog tail``: the lines of one
-        chunk read, put with one lock round and one spool write). An event given as bytes is its JSON already
-        (only where :meth:`encodes_as_is`; at most ``max_message_bytes``). Returns how many of ``events`` were handled
-        (queued, or dropped and counted) before the first the worker refused because it is closing or (under
-        ``spool_full_policy="block"``) a disk error kept off the disk: the caller keeps that one and those after it
-        (they are counted as dropped ``closed`` or ``spool_error``, and read again)."""
-        messages: list[Message] = []
-        owners: list[int] = []  # the index in ``events`` of each message
-        message_for = self.message_for
-        new_message = _new_message
-        timestamp_ms = int(created * 1000)
-        fixed = topic or self.config.fixed_topic
-        for index, event in enumerate(events):
-            if isinstance(event, bytes):
-                if fixed is None or len(event) > self.config.max_message_bytes:
-                    raise ValueError("ship_many: encoded events need a fixed topic and max_message_bytes")
-                messages.append(new_message((fixed, None, event, timestamp_ms, None)))
-                owners.append(index)
-                continue
-            message = message_for(event, created, topic)
-            if message is not None:
-                messages.append(message)
-                owners.append(index)
-        if not messages:
-            return len(events)
-        done = self.worker.put_many(messages)
-        return len(events) if done >= len(messages) else owners[done]
-
-    def ship_encoded(self, records: list[bytes], created: float, topic: str | None = None) -> int:
-        """:meth:`ship_many` for records all given as their JSON (only where :meth:`encodes_as_is`; each at most
-        ``max_message_bytes``), without a Python step per record. Returns how many were handled, as ship_many."""
-        fixed = topic or self.config.fixed_topic
-        if fixed is None:
-            raise ValueError("ship_encoded: encoded events need a fixed topic")
-        timestamp_ms = int(created * 1000)
-        messages = list(map(_new_message, zip(repeat(fixed), repeat(None), records, repeat(timestamp_ms),
-                                              repeat(None))))
+    def put_many(self, messages: list[Message]) -> int:
+        """Queue many messages (made by :attr:`messages`) in one go: ``kafkalog tail``'s lines of one read, put
+        with one lock round and one spool write. Returns how many were queued before the first the worker refused
+        because it is closing or (under ``spool_full_policy="block"``) a disk error kept off the disk: the caller
+        keeps that one and those after it (they are counted as dropped ``closed`` or ``spool_error``)."""
         return self.worker.put_many(messages) if messages else 0
-
-    def message_for(self, event: Event | str, created: float, topic: str | None = None) -> Message | None:
-        """The routed, encoded record for ``event``; None if it cannot be shipped (dropped and counted)."""
-        config = self.config
-        limit = config.max_message_bytes
-        data: bytes | None
-        if self.redactor is not None:  # before anything is encoded, queued or spooled
-            event = self.redactor.safe_text(event) if isinstance(event, str) else self.redactor.event(event)
-        if isinstance(event, str):
-            routing: Event = {}
-            data = event.encode("utf-8", "backslashreplace")
-            if len(data) > limit:
-                data = None
-        else:
-            routing = event
-            to_schema = self.to_schema
-            data = dumps(event) if to_schema is None else serialized(event, to_schema)
-            if len(data) > limit:  # rare: cut it down (or drop it) by the oversize policy
-                data = None
-                if config.oversize == "truncate":
-                    data = (encode_event(event, limit) if to_schema is None
-                            else encode_mapped(event, to_schema, limit)).data
-                    if data is not None:
-                        self.worker.count_truncated()
-        if data is None:
-            self.drop(Reason.TOO_LARGE, f"a record over max_message_bytes={config.max_message_bytes} was dropped")
-            return None
-        topic = topic or config.fixed_topic or config.topic_for(routing)
-        key = config.key_for(routing) if config.key_for is not None else None
-        if config.headers_for is None:
-            return Message(topic, key, data, int(created * 1000))
-        return Message(topic, key, data, int(created * 1000), config.headers_for(routing))
 
     def drop(self, reason: str, message: str | None = None) -> None:
         """Count a record the adapter could not even build or ship; report why, if ``message`` says."""

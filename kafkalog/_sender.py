@@ -28,6 +28,20 @@ def as_delivery_error(result: BaseException) -> DeliveryError:
     return DeliveryError(Reason.TRANSPORT_ERROR, f"{type(result).__name__}: {result}", retriable=True)
 
 
+def send_once(transport: Transport, messages: list[Message], timeout: float) -> list[BaseException | None]:
+    """One attempt: each message's outcome, None when delivered (an error: :func:`as_delivery_error` reads it);
+    never raises. The worker's attempts and ``kafkalog check``'s probe both go through here, so they read a
+    transport's outcomes alike."""
+    try:
+        results = transport.send(messages, timeout)
+    except Exception as exc:
+        return [as_delivery_error(exc)] * len(messages)
+    if len(results) != len(messages):
+        bad = DeliveryError(Reason.TRANSPORT_ERROR, "transport returned a wrong number of outcomes", retriable=True)
+        return [bad] * len(messages)
+    return results
+
+
 class Sender:
     """Owns one transport in one process; ``connected`` is true while the last attempt reached the broker."""
 
@@ -130,14 +144,7 @@ class Sender:
         deadline = self._ledger.deadline
         if deadline is not None:
             timeout = max(0.0, deadline - time.monotonic())
-        try:
-            results = transport.send(messages, timeout)
-        except Exception as exc:
-            return [as_delivery_error(exc)] * len(messages)
-        if len(results) != len(messages):
-            bad = DeliveryError(Reason.TRANSPORT_ERROR, "transport returned a wrong number of outcomes", retriable=True)
-            return [bad] * len(messages)
-        return results
+        return send_once(transport, messages, timeout)
 
     def _open(self) -> DeliveryError | None:
         now = time.monotonic()

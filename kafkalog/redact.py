@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._records import BASE_KEYS, ID_KEY, RESERVED_KEYS
 from ._redaction_presets import MIN_MATCH, PRESETS, Check
 from .errors import ConfigError, ConfigTypeError
 from .typing import Event
@@ -28,11 +29,10 @@ ERROR_REPLACEMENT = "[redacted:error]"
 _NOTHING = object()
 _MAX_DEPTH = 24
 _KEY_CACHE_MAX = 4096
-_BASE_KEYS = 12
-"""Every event the record builders make has 12 keys of the contract (type ... line): with no more keys, the
+_BASE_KEYS = len(BASE_KEYS)
+"""Every event the record builders make has the contract's base keys (type ... line): with no more keys, the
 quick subset test tells that it has no other."""
-_CONTRACT_KEYS = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid",
-                            "thread", "file", "line", "exception", "truncated", "trace_id", "span_id"})
+_CONTRACT_KEYS = RESERVED_KEYS - {ID_KEY}  # the id is looked at like a static field
 
 
 class Redact:

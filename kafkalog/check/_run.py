@@ -12,11 +12,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 
-from .._encode import dumps
+from .._messages import Messages
 from .._records import RecordBuilder
+from .._sender import as_delivery_error, send_once
 from ..config import KafkaLogConfig
-from ..errors import DeliveryError, Reason
-from ..schemas import mapper_for, serialized
+from ..errors import DeliveryError
 from ..typing import Message
 from ._steps import (
     AUTHENTICATE,
@@ -96,30 +96,39 @@ def _authentication(config: KafkaLogConfig) -> str:
 
 
 def _probe_message(config: KafkaLogConfig, topic: str | None) -> tuple[Message, bytes]:
-    """A record as the handler would build it for an INFO log call, carrying a unique marker."""
+    """The record a handler of ``config`` would send for an INFO log call, carrying a unique marker: built and
+    encoded by the handler's own code (:class:`~kafkalog._records.RecordBuilder`,
+    :class:`~kafkalog._messages.Messages`: redaction, schema, size policy, topic, key and headers)."""
     marker = f"kafkalog-check-{uuid.uuid4().hex}"
     builder = RecordBuilder(host=config.host, default_action="check", static_fields=config.static_fields)
     record = logging.LogRecord("kafkalog.check", logging.INFO, __file__, 0, "kafkalog check probe %s", (marker,),
                                None, "check")
     event = builder.from_logging(record)
-    mapper = mapper_for(config.schema, config.static_fields)
-    value = dumps(event) if mapper is None else serialized(event, mapper)
-    key = config.key_for(event) if config.key_for is not None else None
-    chosen = topic or config.fixed_topic or config.topic_for(event)
-    return Message(chosen, key, value, int(record.created * 1000)), marker.encode()
+    messages = Messages(config, on_drop=_not_shipped, on_truncated=lambda: None)
+    message = messages.message_for(event, record.created, topic)
+    if message is None:  # on_drop raised already; for the type checker
+        raise CheckFailed("the probe record cannot be sent", EXIT_CONFIG)
+    if marker.encode() not in message.value:
+        raise CheckFailed("the probe record's marker does not survive redaction or the cut to max_message_bytes, "
+                          "so it could not be read back", EXIT_CONFIG)
+    return message, marker.encode()
+
+
+def _not_shipped(reason: str, message: str) -> None:
+    raise CheckFailed(f"the probe record is not sent ({reason}): {message}", EXIT_CONFIG)
 
 
 def _send(config: KafkaLogConfig, message: Message, deadline: Deadline) -> None:
-    """Send through kafkalog's transport, retrying what the worker would retry, until sent or out of time."""
+    """Send through kafkalog's transport as the worker does (:func:`~kafkalog._sender.send_once`), retrying what
+    the worker would retry, until sent or out of time."""
     transport = config.transport_spec.factory(config.transport_settings)
     try:
         transport.open()
         while True:
-            outcome = transport.send([message], deadline.left(PRODUCE))[0]
+            outcome = send_once(transport, [message], deadline.left(PRODUCE))[0]
             if outcome is None:
                 return
-            error = outcome if isinstance(outcome, DeliveryError) else DeliveryError(
-                Reason.TRANSPORT_ERROR, repr(outcome), retriable=True)
+            error = as_delivery_error(outcome)
             if not error.retriable or deadline.end - time.monotonic() < _RETRY_PAUSE:
                 raise error
             time.sleep(_RETRY_PAUSE)
@@ -143,6 +152,9 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
 
     try:
         message, marker = _probe_message(config, topic)
+    except CheckFailed as refused:
+        say(CONFIG, False, refused.detail, refused.code)
+        return
     except Exception as exc:  # a topic or key callable of the application's that fails on the probe record
         say(CONFIG, False, f"topic/key for the probe record: {type(exc).__name__}: {exc}; name one with --topic",
             EXIT_CONFIG)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from itertools import pairwise
+from operator import itemgetter
 from typing import Any
 
 from .._intake import Intake
@@ -28,6 +29,7 @@ from ._lines import Entry, PlainRead
 from ._offsets import Offset, OffsetStore
 from ._puts import Puts
 
+_VALUE = itemgetter(2)  # a Message's value
 _RESAVE = 3600.0  # seconds after which unchanged offsets are written again (their ``seen`` time)
 
 
@@ -149,7 +151,7 @@ class TailAgent:
         maker = self._makers.get(id(source))
         if maker is None:
             maker = EventMaker(host=self.config.host, fmt=source.format, static_fields=source.static_fields,
-                               action=source.action)
+                               action=source.action, messages=self.intake.messages, topic=source.topic)
             self._makers[id(source)] = maker
         return maker
 
@@ -289,15 +291,12 @@ class TailAgent:
         """:meth:`_ship` for lines that take the plain path: encoded and queued with no Python step per line."""
         self._save_if_due()
         now = time.time()
-        topic = follower.source.topic
-        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
-        records = follower.maker.encode_plain(read, follower.path, now, encode,
-                                              follower.id_prefix(self.config.host))
-        if records is None:
+        messages = follower.maker.plain_messages(read, follower.path, now, follower.id_prefix(self.config.host))
+        if messages is None:
             return self._ship(follower, read.entries())
         lines, start, offset = read.lines, 0, read.start
-        for end in self.puts.cuts(map(len, records), len(records)):
-            done = self.intake.ship_encoded(records[start:end], now, topic)
+        for end in self.puts.cuts(map(len, map(_VALUE, messages)), len(messages)):
+            done = self.intake.put_many(messages[start:end])
             self.lines_shipped += done
             if done:
                 offset += sum(map(len, lines[start:start + done])) + done  # after the last line taken
@@ -308,7 +307,7 @@ class TailAgent:
                     follower.restart_at(follower.offset, follower.line)
                 return False
             start = end
-            if start < len(records):
+            if start < len(messages):
                 self._save_if_due()
         return True
 
@@ -340,19 +339,18 @@ class TailAgent:
     def _ship_some(self, follower: Follower, entries: list[Entry]) -> bool:
         self._save_if_due()  # also before a put that waits for room: what was put before stays saved
         now = time.time()
-        topic = follower.source.topic
-        encode = self.config.max_message_bytes if self.intake.encodes_as_is(topic) else 0
-        events, owners = follower.maker.make_many(entries, follower.path, now, encode,
-                                                  follower.id_prefix(self.config.host))
-        done = self.intake.ship_many(events, now, topic=topic) if events else 0
-        self.lines_shipped += done
-        if done < len(events):
+        messages, owners, count = follower.maker.entry_messages(entries, follower.path, now,
+                                                                follower.id_prefix(self.config.host))
+        done = self.intake.put_many(messages)
+        if done < len(messages):
+            self.lines_shipped += done
             if owners[done]:
                 follower.shipped(entries[owners[done] - 1])
                 self.acks.handed(follower)
             if not self._closing:  # a disk error: read the rest again next round
                 follower.restart_at(follower.offset, follower.line)
             return False
+        self.lines_shipped += count
         follower.shipped(entries[-1])
         self.acks.handed(follower)
         return True

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kafka_util import read_records
 from support import unused_port
 
 import pytest_kafkalog
@@ -140,6 +141,22 @@ def test_the_kafka_handler_of_a_config_file_is_checked(kafka_bootstrap: str, kaf
     assert run.line("read back").startswith(f"ok   [{section}] read back:"), run.out
     [probe] = kafka_records(kafka_topic, 1)
     assert probe["service"] == "billing"  # the file's static_fields went into the probe
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_probe_gets_the_handlers_headers_key_and_redaction(kafka_bootstrap: str, kafka_topic: str,
+                                                               tmp_path: Path, transport: str) -> None:
+    """The probe is built and encoded by the handler's own code: the options that shape a record shape it."""
+    path = tmp_path / "logging.json"
+    path.write_text(json.dumps({"version": 1, "handlers": {"kafka": {
+        "class": "kafkalog.KafkaHandler", "bootstrap_servers": kafka_bootstrap, "topic": kafka_topic,
+        "transport": transport, "headers": {"team": "pay"}, "key": "{logger}",
+        "redact": {"patterns": {"word": r"\bprobe\b"}}}}}))
+    run = check("--config", str(path))
+    assert run.code == 0, run.out + run.err
+    [probe] = read_records(kafka_bootstrap, kafka_topic, 1)
+    assert (probe.headers, probe.key) == ((("team", b"pay"),), b"kafkalog.check")
+    assert probe.json()["msg"].startswith("kafkalog check [redacted:word] kafkalog-check-"), probe.json()
 
 
 def test_a_config_file_without_a_kafka_handler_is_a_config_failure(tmp_path: Path) -> None:

@@ -90,7 +90,7 @@ class TestSchemaOption:
         """Without ``schema=`` the option is "kafkalog" and no mapping runs."""
         handler = make_handler()
         assert handler.config.schema == "kafkalog"
-        assert handler._intake.to_schema is None
+        assert handler._intake.messages.to_schema is None
 
     @pytest.mark.parametrize("bad", ["ECS", "json", "", None, 3])
     def test_unknown_schema_names_option_and_choices(self, bad: Any) -> None:
