@@ -14,6 +14,7 @@ from .flood import RateLimit
 from .formatter import KafkaJsonFormatter
 from .handler import KafkaHandler
 from .loguru_sink import KafkaSink, not_from_kafka_client
+from .options import KafkaOptions
 from .redact import Redact
 from .structlog_processor import KafkaProcessor
 from .typing import Message, Transport
@@ -27,6 +28,7 @@ __all__ = [
     "KafkaJsonFormatter",
     "KafkaLogConfig",
     "KafkaLogError",
+    "KafkaOptions",
     "KafkaProcessor",
     "KafkaSink",
     "Message",

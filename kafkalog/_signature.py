@@ -1,9 +1,11 @@
-"""What the typed constructors of the handler, the sink and the processor share: every option of
-:class:`~kafkalog.KafkaLogConfig` is a keyword parameter of theirs (so editors complete them and mypy flags a
-misspelt one), and at run time a name that is no parameter raises :class:`~kafkalog.ConfigTypeError` naming the
-closest one, before any check of values (``KafkaHandler(B, topik="t")`` says ``topik``, not "topic is required").
+"""What the constructors of the handler, the sink and the processor share: their keyword options are
+``**options: Unpack[KafkaOptions]`` (:mod:`kafkalog.options`, the one list of them), so editors complete them and
+mypy flags a misspelt one; at run time ``inspect.signature`` (``help()``, a REPL's completion) shows every option
+as a keyword parameter with KafkaLogConfig's type and default, and a name that is no option raises
+:class:`~kafkalog.ConfigTypeError` naming the closest one, before any check of values (``KafkaHandler(B,
+topik="t")`` says ``topik``, not "topic is required").
 
-tests/unit/test_signatures.py keeps the parameters in step with KafkaLogConfig's fields.
+tests/unit/test_signatures.py keeps KafkaOptions in step with KafkaLogConfig's fields.
 """
 
 from __future__ import annotations
@@ -12,55 +14,54 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ForwardRef, ParamSpec, TypeVar
 
 from .config import KafkaLogConfig, check_option_names, default_of
+from .options import KafkaOptions
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
-"""The default of the mapping options (``static_fields``, ``producer_config``): empty, and never shared mutably."""
+"""The default shown for the mapping options (``static_fields``, ``producer_config``): a fresh empty mapping."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def option_parameters() -> list[inspect.Parameter]:
+    """Each option as a keyword-only parameter, with its type (as written in KafkaOptions) and its default."""
+    defaults = default_of(EMPTY)
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name], annotation=_text(hint))
+            for name, hint in KafkaOptions.__annotations__.items()]
+
+
+def _text(hint: Any) -> Any:
+    return hint.__forward_arg__ if isinstance(hint, ForwardRef) else hint
+
+
 def checked_names(owner: str, elsewhere: Mapping[str, str] | None = None
                   ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a constructor so an unknown keyword raises ConfigTypeError with the closest parameter, or says
-    where a name belongs (``elsewhere``: name -> where), instead of Python's bare TypeError."""
+    """Decorate a constructor ending in ``**options: Unpack[KafkaOptions]``: its run-time signature lists every
+    option, and an unknown keyword raises ConfigTypeError with the closest name, or says where a name belongs
+    (``elsewhere``: name -> where)."""
 
     def decorate(init: Callable[P, R]) -> Callable[P, R]:
-        names = [name for name in inspect.signature(init).parameters if name != "self"]
+        written = inspect.signature(init)
+        own = [p for p in written.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        signature = written.replace(parameters=[*own, *option_parameters()])
+        names = [name for name in signature.parameters if name != "self"]
 
         @functools.wraps(init)
         def checked(*args: P.args, **kwargs: P.kwargs) -> R:
             check_option_names(kwargs, elsewhere, known=names, owner=owner)
             return init(*args, **kwargs)
 
+        checked.__signature__ = signature  # type: ignore[attr-defined]
         return checked
 
     return decorate
 
 
-def config_from(arguments: Mapping[str, Any]) -> KafkaLogConfig:
-    """The config from a constructor's arguments (its ``locals()``): ``config=``, or ``bootstrap_servers``,
-    ``topic`` and the options given a value other than their default."""
-    options = {}
-    for name, value in arguments.items():
-        if name in ("self", "bootstrap_servers", "topic", "config") or name not in _OPTIONS:
-            continue
-        default = _OPTIONS[name]
-        if value is default or (type(value) is type(default) and _equal(value, default)):
-            continue
-        options[name] = value
-    return KafkaLogConfig.from_options(arguments.get("bootstrap_servers"), arguments.get("topic"),
-                                       arguments.get("config"), options)
-
-
-def _equal(value: Any, default: Any) -> bool:
-    try:
-        return bool(value == default)
-    except Exception:
-        return False
-
-
-_OPTIONS: dict[str, Any] = default_of(EMPTY)
+def config_from(bootstrap_servers: Any, topic: Any, config: KafkaLogConfig | None,
+                options: Mapping[str, Any]) -> KafkaLogConfig:
+    """The config from a constructor's arguments: ``config=``, or ``bootstrap_servers``, ``topic`` and the options
+    given."""
+    return KafkaLogConfig.from_options(bootstrap_servers, topic, config, options)

@@ -10,20 +10,21 @@ only for that, when the processor is created.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from typing import Any, Literal
+from collections.abc import MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._intake import Intake
-from ._signature import EMPTY, checked_names, config_from
+from ._signature import checked_names, config_from
 from ._stats import Stats
 from ._worker import CloseReport
-from .config import KafkaLogConfig, Overflow, Oversize, Schema
+from .config import KafkaLogConfig
 from .errors import ConfigError, ConfigTypeError, MissingDependencyError, Reason
-from .flood import RateLimit
-from .redact import Redact
-from .typing import ErrorSink, KeyChooser, TopicChooser
+from .options import KafkaOptions
+from .typing import TopicChooser
+
+if TYPE_CHECKING:  # only in annotations (typing.Unpack is 3.11+)
+    from typing_extensions import Unpack
 
 _LEVELS = {"exception": logging.ERROR, "warn": logging.WARNING, "msg": logging.INFO, "fatal": logging.CRITICAL}
 
@@ -48,34 +49,11 @@ class KafkaProcessor:
     """
 
     @checked_names("KafkaProcessor")
-    def __init__(  # every option of KafkaLogConfig, in step with it (tests/unit/test_signatures.py)
+    def __init__(  # the options: kafkalog/options.py
             self, bootstrap_servers: str | Sequence[str] | None = None, topic: str | TopicChooser | None = None, *,
             level: int | str = logging.NOTSET, passthrough: bool = True, config: KafkaLogConfig | None = None,
-            key: str | KeyChooser | None = None, static_fields: Mapping[str, Any] = EMPTY,
-            default_action: str = "log", hostname: str | None = None,
-            transport: str | Callable[..., Any] = "kafka-python", producer_config: Mapping[str, Any] = EMPTY,
-            queue_max_records: int = 100_000, queue_max_bytes: int = 67_108_864,
-            overflow: Overflow | Mapping[str | int, Overflow] = "drop_newest", block_timeout: float = 0.05,
-            batch_max_records: int = 500, linger: float = 0.05, retry_backoff: float = 0.1,
-            retry_backoff_max: float = 5.0, delivery_timeout: float = 120.0, close_timeout: float = 5.0,
-            flush_timeout: float = 5.0, max_message_bytes: int = 1_000_000, oversize: Oversize = "truncate",
-            schema: Schema = "kafkalog", on_error: ErrorSink | None = None, error_interval: float = 60.0,
-            handle_sigterm: bool = True, spool_dir: str | None = None, spool_max_bytes: int = 268_435_456,
-            spool_segment_bytes: int = 16_777_216,
-            spool_full_policy: Literal["drop_oldest", "drop_newest", "block"] = "drop_oldest",
-            spool_fsync: bool = False, trace_ids: bool = True,
-            headers: Mapping[str, str | bytes] | Sequence[str] | None = None,
-            redact: str | Sequence[str] | Mapping[str, Any] | Redact | None = None,
-            rate_limit: RateLimit | Mapping[str, Any] | None = None, levels_from: str | None = None,
-            collector: str | None = None, prefork_collector: bool = False,
-            security_protocol: str | None = None,
-            sasl_mechanism: str | None = None, sasl_username: str | None = None, sasl_password: str | None = None,
-            ssl_ca_file: str | os.PathLike[str] | None = None, ssl_cert_file: str | os.PathLike[str] | None = None,
-            ssl_key_file: str | os.PathLike[str] | None = None, ssl_key_password: str | None = None,
-            compression: str | None = None, acks: int | str | None = None, producer_linger: float | None = None,
-            producer_batch_bytes: int | None = None,
+            **options: Unpack[KafkaOptions],
     ) -> None:
-        arguments = locals()
         if not isinstance(passthrough, bool):
             raise ConfigTypeError(f"passthrough: expected True or False, got {passthrough!r}")
         self.level = _level_number(level)
@@ -88,7 +66,7 @@ class KafkaProcessor:
                 raise MissingDependencyError(
                     "passthrough=False needs structlog: pip install 'kafkalog[structlog]'") from exc
             self._drop_event = DropEvent
-        self._intake = Intake(config_from(arguments))
+        self._intake = Intake(config_from(bootstrap_servers, topic, config, options))
         self.close_report: CloseReport | None = None
         if self._intake.flood is not None:
             self._intake.flood.build = lambda item: self._intake.builder.from_structlog(*item)

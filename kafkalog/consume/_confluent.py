@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 from .._librdkafka_names import hint, unknown_property
 from .._secrets import scrub
-from .reader import ConsumeError, Message, ReaderSettings
+from .reader import ConsumeError, Message, ReaderSettings, client_errors
 
 DEFAULTS: dict[str, Any] = {
     "fetch.wait.max.ms": 200,
@@ -89,20 +89,10 @@ class ConfluentReader:
         if error.fatal() or error.code() in self._auth:
             self._fatal = text
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except ConsumeError:
-            raise
-        except ImportError:
-            raise ConsumeError("--transport confluent needs confluent-kafka: pip install confluent-kafka (or the "
-                               "extra: pip install 'kafkalog[confluent]')") from None
-        except Exception as exc:  # KafkaException and friends: each ends the run with its text
-            text = self._fatal or scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
-            raise ConsumeError(f"{doing}: {text}") from None
-        if self._fatal is not None:
-            raise ConsumeError(f"{doing}: {self._fatal}")
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
+        return client_errors(doing, self._settings.secrets, fatal=lambda: self._fatal,
+                             missing="--transport confluent needs confluent-kafka: pip install confluent-kafka (or the "
+                                     "extra: pip install 'kafkalog[confluent]')")
 
     def open(self) -> dict[int, int]:
         topic, timeout = self._settings.topic, self._settings.timeout

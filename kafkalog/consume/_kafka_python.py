@@ -7,13 +7,12 @@ never waits for a rebalance, and a commit for a group that other consumers are m
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
-from .._secrets import scrub
 from .._suggest import suggest
-from .reader import ConsumeError, Message, ReaderSettings
+from .reader import ConsumeError, Message, ReaderSettings, client_errors
 
 DEFAULTS: dict[str, Any] = {
     "fetch_max_wait_ms": 200,  # how soon --follow shows a new record
@@ -60,16 +59,9 @@ class KafkaPythonReader:
             self._consumer = KafkaConsumer(**config)
         self._partitions: dict[int, Any] = {}
 
-    @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
+    def _errors(self, doing: str) -> AbstractContextManager[None]:
         """Every client error, raised as :class:`ConsumeError` with the secrets taken out."""
-        try:
-            yield
-        except ConsumeError:
-            raise
-        except Exception as exc:  # the client raises many kinds; each ends the run with its text
-            text = scrub(f"{type(exc).__name__}: {exc}", self._settings.secrets)
-            raise ConsumeError(f"{doing}: {text}") from None
+        return client_errors(doing, self._settings.secrets)
 
     def open(self) -> dict[int, int]:
         topic = self._settings.topic

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
-from .._secrets import masked
+from .._secrets import masked, scrub
 from .positions import Start
 
 CLIENTS = ("kafka-python", "confluent")
@@ -14,6 +15,32 @@ CLIENTS = ("kafka-python", "confluent")
 
 class ConsumeError(Exception):
     """Reading cannot go on (no broker, no such topic, a refused commit); the text is safe to print."""
+
+
+def _none() -> str | None:
+    return None
+
+
+@contextmanager
+def client_errors(doing: str, secrets: Sequence[str], *, fatal: Callable[[], str | None] = _none,
+                  missing: str | None = None) -> Iterator[None]:
+    """Every client error while ``doing``, raised as :class:`ConsumeError` with the secrets taken out.
+
+    ``fatal()`` is what the client reported by callback instead of raising (it ends the run too, and its text
+    wins); ``missing`` is the message for the client's package not being installed.
+    """
+    try:
+        yield
+    except ConsumeError:
+        raise
+    except Exception as exc:  # the clients raise many kinds; each ends the run with its text
+        if missing is not None and isinstance(exc, ImportError):
+            raise ConsumeError(missing) from None
+        text = fatal() or scrub(f"{type(exc).__name__}: {exc}", secrets)
+        raise ConsumeError(f"{doing}: {text}") from None
+    reported = fatal()
+    if reported is not None:
+        raise ConsumeError(f"{doing}: {reported}")
 
 
 class Message(NamedTuple):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from ._errors import JarFetchError, MissingToolError
-from ._process import child_env, find_java, tail_text
+from ._process import find_java, run_captured, tail_text
 
 log = logging.getLogger("kafkalog.testing")
 
@@ -151,18 +151,7 @@ def fetch_kafka_jars(version: str = DEFAULT_KAFKA_VERSION, cache_dir: Path | Non
         log.info("fetching Kafka %s jars with Maven into %s", version, lib)
         started = time.monotonic()
         try:
-            result = subprocess.run(
-                cmd,
-                cwd=home,
-                env=child_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                timeout=_FETCH_TIMEOUT_S,
-                check=False,
-            )
+            result = run_captured(cmd, cwd=home, timeout=_FETCH_TIMEOUT_S)
         except subprocess.TimeoutExpired as exc:
             output = exc.output if isinstance(exc.output, str) else ""
             raise JarFetchError(

@@ -84,21 +84,27 @@ def find_jdk_tool(name: str, purpose: str) -> str:
     return found
 
 
+def run_captured(cmd: Sequence[str], *, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a short-lived program (mvn, StorageTool, keytool) to its end: no stdin, stdout and stderr together as
+    text in ``stdout``; ``subprocess.TimeoutExpired`` after ``timeout``."""
+    return subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_tool(cmd: Sequence[str], *, cwd: Path, timeout: float, what: str) -> str:
     """Run a short-lived helper (StorageTool, keytool); its output, or BrokerStartError with the output's tail."""
     try:
-        result = subprocess.run(
-            list(cmd),
-            cwd=cwd,
-            env=child_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
+        result = run_captured(cmd, cwd=cwd, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise BrokerStartError(f"{what} hung for {timeout:.0f}s") from None
     if result.returncode != 0:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from ._admin import create_topic, probe_broker
@@ -45,6 +43,7 @@ from ._props import (
     write_log4j,
     write_properties,
 )
+from ._workdir import LocalServers
 from .security import PROTOCOLS, SECURE_PROTOCOLS, BrokerSecurity, SaslUser
 
 __all__ = [
@@ -65,7 +64,7 @@ _PORT_RETRIES: Final = 3
 _HEADER: Final = "written by kafkalog.testing.LocalKafka"
 
 
-class LocalKafka:
+class LocalKafka(LocalServers):
     """A single-node Kafka broker (KRaft, combined broker+controller) on loopback, for tests.
 
     Use as a context manager, or call :meth:`start` / :meth:`stop`. Ports are chosen once and kept, so
@@ -97,9 +96,8 @@ class LocalKafka:
             raise ValueError("startup_timeout must be positive")
         if max_heap_mb < 128:
             raise ValueError("max_heap_mb must be at least 128")
+        super().__init__(workdir)
         self._version = version
-        self._owns_workdir = workdir is None
-        self._workdir: Path | None = Path(workdir) if workdir is not None else None
         self._requested_port = port
         self._listeners = ("PLAINTEXT", "CONTROLLER", *(SECURE_PROTOCOLS if security else ()))
         self._ports: dict[str, int] = {}
@@ -110,7 +108,6 @@ class LocalKafka:
         self._security: BrokerSecurity | None = None
         self._jvm_options = broker_jvm_options(max_heap_mb)
         self._jvm: JvmProcess | None = None
-        self._cluster_id: str | None = None
         self._lock = threading.RLock()
 
     # -- properties ------------------------------------------------------------------------------------------
@@ -165,13 +162,6 @@ class LocalKafka:
         return self.security.client_config(protocol, mechanism)
 
     @property
-    def workdir(self) -> Path:
-        """Directory holding server.properties, the logs (``broker.log``, ``process.log``) and ``data/``."""
-        if self._workdir is None:
-            raise KafkaBrokerError("LocalKafka has not been started: no workdir yet")
-        return self._workdir
-
-    @property
     def log_path(self) -> Path:
         """The broker's log4j output (WARN and above, plus the ``Kafka Server started`` line)."""
         return self.workdir / "broker.log"
@@ -205,14 +195,13 @@ class LocalKafka:
                 raise KafkaBrokerError(f"broker already running (pid {self.pid}) at {self.bootstrap}")
             java = find_java()
             lib = fetch_kafka_jars(self._version)
-            if self._workdir is None:
-                self._workdir = Path(tempfile.mkdtemp(prefix="kafkalog-kafka-"))
-            self._workdir.mkdir(parents=True, exist_ok=True)
+            workdir = self._make_workdir("kafkalog-kafka-")
+            workdir.mkdir(parents=True, exist_ok=True)
             track(self)
             began = time.monotonic()
             deadline = began + self._startup_timeout
             if self._secure and self._security is None:
-                self._security = BrokerSecurity.generate(self._workdir / "tls")
+                self._security = BrokerSecurity.generate(workdir / "tls")
             attempt = 0
             while True:
                 attempt += 1
@@ -221,7 +210,7 @@ class LocalKafka:
                 self._await_free_ports(deadline)
                 props_path = self._write_config()
                 formatted_now = self._format_storage(java, lib, props_path)
-                jvm = self._jvm = JvmProcess(self._workdir)
+                jvm = self._jvm = JvmProcess(workdir)
                 try:
                     jvm.launch(broker_command(java, lib, props_path, self._jvm_options))
                     wait_ready(
@@ -263,10 +252,7 @@ class LocalKafka:
                 if self._jvm is not None:
                     self._jvm.terminate(timeout)
             finally:
-                if self._owns_workdir and self._workdir is not None:
-                    shutil.rmtree(self._workdir, ignore_errors=True)
-                    self._workdir = None
-                    self._cluster_id = None
+                if self._remove_own_workdir():
                     self._security = None
                 untrack(self)
 
@@ -301,21 +287,6 @@ class LocalKafka:
         if self._workdir is None:
             return "(no workdir)"
         return (self._jvm or JvmProcess(self._workdir)).log_tail(lines)
-
-    def __enter__(self) -> LocalKafka:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop(timeout=5.0)  # __exit__ will not run: clean up here
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"running pid={self.pid}" if self.running else "stopped"

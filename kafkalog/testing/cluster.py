@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final
 
 from ._admin import create_topic, describe_partition, probe_broker
@@ -40,6 +38,7 @@ from ._props import (
     write_log4j,
     write_properties,
 )
+from ._workdir import LocalServers
 
 __all__ = ["LocalKafkaCluster"]
 
@@ -49,7 +48,7 @@ _HEADER: Final = "written by kafkalog.testing.LocalKafkaCluster"
 _PORT_RETRIES: Final = 3
 
 
-class LocalKafkaCluster:
+class LocalKafkaCluster(LocalServers):
     """``nodes`` Kafka nodes (ids 1..nodes), each broker and controller, on loopback ports of their own.
 
     :meth:`start` launches them together and returns once an admin client sees every broker unfenced.
@@ -73,10 +72,9 @@ class LocalKafkaCluster:
             raise ValueError("nodes must be at least 1")
         if startup_timeout <= 0:
             raise ValueError("startup_timeout must be positive")
+        super().__init__(workdir)
         self._version = version
         self._node_ids = tuple(range(1, nodes + 1))
-        self._owns_workdir = workdir is None
-        self._workdir: Path | None = Path(workdir) if workdir is not None else None
         self._properties = {str(k): str(v) for k, v in (properties or {}).items()}
         self._startup_timeout = startup_timeout
         self._jvm_options = broker_jvm_options(max_heap_mb)
@@ -84,7 +82,6 @@ class LocalKafkaCluster:
         self._jvms: dict[int, JvmProcess] = {}
         self._java: str | None = None
         self._lib: Path | None = None
-        self._cluster_id: str | None = None
         self._lock = threading.RLock()
 
     # -- properties ------------------------------------------------------------------------------------------
@@ -122,12 +119,6 @@ class LocalKafkaCluster:
         jvm = self._jvms.get(self._check_node(node_id))
         return jvm.pid if jvm is not None else None
 
-    @property
-    def workdir(self) -> Path:
-        if self._workdir is None:
-            raise KafkaBrokerError("LocalKafkaCluster has not been started: no workdir yet")
-        return self._workdir
-
     def node_dir(self, node_id: int) -> Path:
         """Node ``node_id``'s config, logs (``broker.log``, ``process.log``) and ``data/``."""
         return self.workdir / f"node-{self._check_node(node_id)}"
@@ -148,8 +139,7 @@ class LocalKafkaCluster:
                 raise KafkaBrokerError("cluster already running; use restart(node_id) for one node")
             self._java = find_java()
             self._lib = fetch_kafka_jars(self._version)
-            if self._workdir is None:
-                self._workdir = Path(tempfile.mkdtemp(prefix="kafkalog-cluster-"))
+            self._make_workdir("kafkalog-cluster-")
             track(self)
             began = time.monotonic()
             deadline = began + self._startup_timeout
@@ -188,10 +178,7 @@ class LocalKafkaCluster:
             try:
                 self._terminate_all(0.0 if self._owns_workdir else timeout)
             finally:
-                if self._owns_workdir and self._workdir is not None:
-                    shutil.rmtree(self._workdir, ignore_errors=True)
-                    self._workdir = None
-                    self._cluster_id = None
+                self._remove_own_workdir()
                 untrack(self)
 
     def kill(self, node_id: int) -> None:
@@ -241,21 +228,6 @@ class LocalKafkaCluster:
             config = {"min.insync.replicas": str(min(2, replication))}
         create_topic(self.live_bootstrap, name, partitions=partitions, replication=replication, config=config,
                      timeout=timeout)
-
-    def __enter__(self) -> LocalKafkaCluster:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop(timeout=5.0)
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         live = [n for n in self._node_ids if self.running(n)]

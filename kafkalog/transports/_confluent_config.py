@@ -200,13 +200,18 @@ def _trial(client: Any, settings: Mapping[str, Any], origin: Mapping[str, str]) 
         raise ConfigError(f"producer_config: librdkafka rejected the configuration: {text}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigTypeError(f"producer_config: {scrub_config(str(exc), settings)}") from None
+    close_producer(producer)
+    del producer
+
+
+def close_producer(producer: Any) -> None:
+    """``close()`` where the client's producer has one; never raises."""
     close = getattr(producer, "close", None)
     if close is not None:
         try:
             close()
         except Exception:
             pass
-    del producer
 
 
 def _ignore(*args: Any) -> None:

@@ -41,7 +41,15 @@ from typing import Any
 
 from ..errors import DeliveryError, Reason
 from ..typing import Message
-from ._confluent_config import DEFAULTS, INSTALL_HINT, OWNED_OPTIONS, import_client, scrub_config, validate
+from ._confluent_config import (
+    DEFAULTS,
+    INSTALL_HINT,
+    OWNED_OPTIONS,
+    close_producer,
+    import_client,
+    scrub_config,
+    validate,
+)
 from ._confluent_errors import NOT_RETRIABLE_REASONS, ClientHealth, error_name, reason_of, to_delivery_error
 from ._registry import TransportSpec
 
@@ -261,12 +269,7 @@ class ConfluentTransport:
             producer.poll(0)
         except Exception:
             pass
-        close = getattr(producer, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception:
-                pass
+        close_producer(producer)
 
 
 def _build(settings: Mapping[str, Any]) -> ConfluentTransport:

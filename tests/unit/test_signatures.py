@@ -1,5 +1,6 @@
-"""The constructors of KafkaHandler, KafkaSink and KafkaProcessor list every option of KafkaLogConfig with its type
-and default (for editors, mypy and the API reference), and a misspelt option is named with the closest one."""
+"""The constructors of KafkaHandler, KafkaSink and KafkaProcessor take every option of KafkaLogConfig, typed once in
+kafkalog.options.KafkaOptions (``**options: Unpack[KafkaOptions]``, for editors and mypy); their run-time signature
+lists each with its type and default; a misspelt option is named with the closest one."""
 
 from __future__ import annotations
 
@@ -15,10 +16,27 @@ import pytest
 
 from kafkalog import ConfigTypeError, KafkaHandler, KafkaLogConfig, KafkaProcessor, KafkaSink
 from kafkalog._signature import EMPTY
+from kafkalog.options import KafkaOptions
 
 CLASSES = (KafkaHandler, KafkaSink, KafkaProcessor)
 OWN = {KafkaHandler: ("level", "config"), KafkaSink: ("config",), KafkaProcessor: ("level", "passthrough", "config")}
 B = "127.0.0.1:9"
+
+
+def test_kafka_options_is_every_option_of_the_config_with_its_type() -> None:
+    """The one list of options: KafkaLogConfig's fields after bootstrap_servers and topic, same order, same types."""
+    options = [f for f in fields(KafkaLogConfig) if f.init][2:]
+    typed = [(name, getattr(hint, "__forward_arg__", hint)) for name, hint in KafkaOptions.__annotations__.items()]
+    assert typed == [(f.name, f.type) for f in options]
+    assert not KafkaOptions.__required_keys__
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_the_written_signature_takes_the_options_as_kafka_options(cls: type) -> None:
+    """What type checkers and editors read: the constructor's own parameters, then ``**options: Unpack[...]``."""
+    written = list(inspect.signature(inspect.unwrap(cls.__init__)).parameters.values())
+    assert [p.name for p in written] == ["self", "bootstrap_servers", "topic", *OWN[cls], "options"]
+    assert (written[-1].kind, written[-1].annotation) == (inspect.Parameter.VAR_KEYWORD, "Unpack[KafkaOptions]")
 
 
 @pytest.mark.parametrize("cls", CLASSES)
@@ -104,12 +122,14 @@ def test_mypy_flags_a_misspelt_option_in_user_code(tmp_path: Path) -> None:
     user.write_text("import kafkalog\n"
                     "ok = kafkalog.KafkaHandler('127.0.0.1:9092', 'app-logs', linger=0.1)\n"
                     "bad = kafkalog.KafkaHandler('127.0.0.1:9092', 'app-logs', lingr=0.1)\n"
-                    "sink = kafkalog.KafkaSink('127.0.0.1:9092', 'app-logs', overflow='drop_sometimes')\n")
+                    "sink = kafkalog.KafkaSink('127.0.0.1:9092', 'app-logs', overflow='drop_sometimes')\n"
+                    "proc = kafkalog.KafkaProcessor('127.0.0.1:9092', 'app-logs', retry_backof=1.0)\n")
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(user)],  # the cache of `make lint`
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
-    assert len(errors) == 2, result.stdout
+    assert len(errors) == 3, result.stdout
     assert 'user.py:3: error: Unexpected keyword argument "lingr" for "KafkaHandler"; did you mean "linger"?' \
         in result.stdout
     assert 'user.py:4: error: Argument "overflow" to "KafkaSink" has incompatible type' in result.stdout
+    assert 'user.py:5: error: Unexpected keyword argument "retry_backof" for "KafkaProcessor"' in result.stdout
