@@ -25,7 +25,7 @@ from .typing import Event
 
 RESERVED_KEYS = frozenset(
     {"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid", "thread", "file", "line",
-     "exception", "truncated", "trace_id", "span_id", "id"}
+     "exception", "truncated", "trace_id", "span_id", "trace_flags", "id"}
 )
 """Top-level keys of the record contract; ``static_fields`` may not use them."""
 
@@ -134,12 +134,13 @@ class RecordBuilder:
         self.trace_ids = trace_ids
 
     def _finish(self, event: Event) -> None:
-        """The keys every adapter adds last: the record's id, the active span's ids, then the static fields."""
+        """The keys every adapter adds last: the record's id, the active span's ids and flags, then the static
+        fields."""
         event[ID_KEY] = new_id()
         if self.trace_ids:
             ids = current_ids()
             if ids is not None:
-                event["trace_id"], event["span_id"] = ids
+                event["trace_id"], event["span_id"], event["trace_flags"] = ids
         if self.static_fields:
             event.update(self.static_fields)
 

@@ -32,7 +32,8 @@ _BASE_KEYS = 12
 """Every event the record builders make has 12 keys of the contract (type ... line): with no more keys, the
 quick subset test tells that it has no other."""
 _CONTRACT_KEYS = frozenset({"type", "action", "time", "msg", "fields", "funcName", "logger", "host", "pid",
-                            "thread", "file", "line", "exception", "truncated", "trace_id", "span_id"})
+                            "thread", "file", "line", "exception", "truncated", "trace_id", "span_id",
+                            "trace_flags"})
 
 
 class Redact:
