@@ -30,6 +30,10 @@ _V = _SMALL + _TWO  # the varint of each number below 0x4000: lengths inside a r
 _KEYS_MAX = 4096
 _keys: dict[str, bytes] = {}
 _resource_cache: tuple[dict[str, Any], bytes] = ({}, b"")
+_SAME_EACH_TIME = frozenset({"code.filepath", "code.lineno", "code.function", "thread.name", "process.pid", "action"})
+"""Attributes whose values repeat from record to record (a call site, a thread, a process): written once each."""
+_WRITTEN_MAX = 1024
+_written: dict[tuple[str, object], bytes] = {}
 
 
 def _varint(value: int) -> bytes:
@@ -173,7 +177,20 @@ def to_protobuf(event: Event, static_keys: Collection[str] = ()) -> bytes:
                 resource[key] = value
             else:
                 own.setdefault(key, value)
-    out = [_attribute(key, value) for key, value in own.items() if value is not None]
+    out = []
+    for key, value in own.items():
+        if value is None:
+            continue
+        if key in _SAME_EACH_TIME and (type(value) is int or (type(value) is str and len(value) <= 512)):
+            written = _written.get((key, value))
+            if written is None:
+                written = _attribute(key, value)
+                if len(_written) >= _WRITTEN_MAX:
+                    _written.clear()
+                _written[key, value] = written
+            out.append(written)
+        else:
+            out.append(_attribute(key, value))
     fields = get("fields")
     if type(fields) is dict or isinstance(fields, Mapping):
         for key, value in fields.items():

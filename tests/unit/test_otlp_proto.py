@@ -58,6 +58,15 @@ def test_protobuf_equals_the_json_request(name: str) -> None:
         assert mapper_for("otlp_proto", static).encode(event) == to_protobuf(event, set(static))  # type: ignore
 
 
+def test_attributes_written_once_and_reused_keep_their_own_values() -> None:
+    """Call-site attributes (file, line, function, thread, pid, action) are written once and reused: a record
+    with other values (or a value equal to a reused one but of another type, True and 1) gets its own."""
+    for line, thread, pid in [(3, "a", 1), (4, "a", 1), (3, "b", True), (True, "a", 1), (3, "a", 1.0)]:
+        event = {**EVENT, "line": line, "thread": thread, "pid": pid}
+        ours = logs_service.ExportLogsServiceRequest.FromString(to_protobuf(event))
+        assert ours == parse_otlp(json.dumps(to_otlp(event)).encode()), (line, thread, pid)
+
+
 def test_a_lone_surrogate_costs_nothing_but_itself() -> None:
     """Text that is not valid Unicode (a lone surrogate) is written with the surrogate escaped, never raised."""
     data = to_protobuf({**EVENT, "msg": "a\ud800b", "fields": {"k\udc00": "v\ud800"}})
