@@ -179,7 +179,8 @@ handler = KafkaHandler("broker-1:9093", "app-logs", transport="confluent",   # o
             "See [context, tracing and record headers](context.md). Values bound with `kafkalog.bind()` / "
             "`kafkalog.bound()` need no option: they land in `fields` of every record logged in their context.", {
         "trace_ids": "Inside an active OpenTelemetry span, add its ids as the top-level keys `trace_id` (32 lowercase "
-                     "hex digits) and `span_id` (16). kafkalog never imports OpenTelemetry: without it, this costs "
+                     "hex digits) and `span_id` (16), and its W3C trace flags as `trace_flags` (bit 0: sampled). "
+                     "kafkalog never imports OpenTelemetry: without it, this costs "
                      'one dictionary lookup per record. `False` turns the lookup off. Pair with `key="trace_id"` to '
                      "keep each trace on one partition.",
         "headers": "Kafka record headers. A mapping of header name to a fixed `str` (sent as UTF-8) or `bytes`, or "

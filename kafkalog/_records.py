@@ -27,7 +27,7 @@ BASE_KEYS = ("type", "action", "time", "msg", "fields", "funcName", "logger", "h
 """The keys every record starts with, in this order (docs/record-format.md). The builders below write them as dict
 literals, the quickest way to build a record; tests/unit/test_record_contract.py holds each builder to this list."""
 
-RESERVED_KEYS = frozenset({*BASE_KEYS, "exception", "truncated", "trace_id", "span_id", "id"})
+RESERVED_KEYS = frozenset({*BASE_KEYS, "exception", "truncated", "trace_id", "span_id", "trace_flags", "id"})
 """Top-level keys of the record contract; ``static_fields`` may not use them."""
 
 ID_KEY = "id"
@@ -135,12 +135,13 @@ class RecordBuilder:
         self.trace_ids = trace_ids
 
     def _finish(self, event: Event) -> None:
-        """The keys every adapter adds last: the record's id, the active span's ids, then the static fields."""
+        """The keys every adapter adds last: the record's id, the active span's ids and flags, then the static
+        fields."""
         event[ID_KEY] = new_id()
         if self.trace_ids:
             ids = current_ids()
             if ids is not None:
-                event["trace_id"], event["span_id"] = ids
+                event["trace_id"], event["span_id"], event["trace_flags"] = ids
         if self.static_fields:
             event.update(self.static_fields)
 

@@ -76,6 +76,7 @@ class Sender:
         outstanding = taken.messages
         attempt = 0
         progress = False  # some records of this batch were delivered: the broker and credentials are fine
+        reached: set[str] = set()  # from a durable queue: the topics that took records of this batch
         try:
             while outstanding:
                 if self._ledger.past_deadline():
@@ -85,28 +86,34 @@ class Sender:
                     queue.settle(taken, 0, Counter({Reason.SHUTDOWN: len(left)}), 0, 0)
                     break
                 retry: list[Message] = []
+                expires: list[bool] = []  # per record of retry: subject to delivery_timeout
                 drops: Counter[str] = Counter()
                 first_error: DeliveryError | None = None
                 results = self._send(outstanding)
                 progress = progress or any(result is None for result in results)
-                # the spool waits out an outage or bad credentials with no time limit; but when records of the
-                # same batch get through, what still fails is about those records (a denied or missing topic):
-                # they must not hold up everything behind them
-                waits_out = queue.durable and not progress
+                if queue.durable and progress and any(result is not None for result in results):
+                    reached.update(m.topic for m, result in zip(outstanding, results, strict=True) if result is None)
                 for message, result in zip(outstanding, results, strict=True):
                     if result is None:
                         continue
                     error = as_delivery_error(result)
                     first_error = first_error or error
+                    # the spool waits out an outage or bad credentials with no time limit. When records of the
+                    # same batch got through, what still fails for another topic is about those records (a
+                    # denied or missing topic): it must not hold up everything behind it. What fails for a topic
+                    # that took records of the batch is the broker going away again (killed right after a
+                    # restart, say): waited out too
+                    waits_out = queue.durable and (not progress or message.topic in reached)
                     if error.retriable or (waits_out and error.reason in Reason.KEPT_BY_SPOOL):
                         retry.append(message)
+                        expires.append(not waits_out)
                     else:
                         drops[error.reason] += 1
                 failed = len(retry) + sum(drops.values())
                 delivered = len(outstanding) - failed
-                if retry and not waits_out and time.monotonic() - started >= config.delivery_timeout:
-                    drops[Reason.DELIVERY_TIMEOUT] += len(retry)
-                    retry = []
+                if any(expires) and time.monotonic() - started >= config.delivery_timeout:
+                    drops[Reason.DELIVERY_TIMEOUT] += sum(expires)
+                    retry = [message for message, expiring in zip(retry, expires, strict=True) if not expiring]
                 outstanding = retry
                 if delivered:
                     self.connected = True

@@ -1,4 +1,4 @@
-"""The active OpenTelemetry span's ids, for ``trace_id``/``span_id`` on each record.
+"""The active OpenTelemetry span's ids and trace flags, for ``trace_id``/``span_id``/``trace_flags`` on each record.
 
 OpenTelemetry is never imported here: an application that traces has imported ``opentelemetry.trace`` itself, so
 the module is looked up in ``sys.modules`` (one dict lookup per record when it is absent). Runs on the caller's
@@ -13,12 +13,13 @@ from typing import Any
 
 _MODULE = "opentelemetry.trace"
 _get_current_span: Callable[[], Any] | None = None
-_last: tuple[Any, tuple[str, str] | None] = (None, None)
+_last: tuple[Any, tuple[str, str, int] | None] = (None, None)
 """The last span context seen and its ids as text (one tuple, so threads swap it whole)."""
 
 
-def current_ids() -> tuple[str, str] | None:
-    """``(trace_id, span_id)`` as 32 and 16 lowercase hex digits inside a valid span, else ``None``."""
+def current_ids() -> tuple[str, str, int] | None:
+    """``(trace_id, span_id, trace_flags)`` inside a valid span, else ``None``: the ids as 32 and 16 lowercase hex
+    digits, the W3C trace flags as an int (bit 0, ``1``: sampled), which OTLP carries as the record's ``flags``."""
     global _get_current_span
     get_span = _get_current_span
     if get_span is None:
@@ -35,7 +36,8 @@ def current_ids() -> tuple[str, str] | None:
         last_context, last_ids = _last
         if context is last_context:  # records of one span share its context object: format its ids once
             return last_ids
-        ids = (f"{context.trace_id:032x}", f"{context.span_id:016x}") if context.is_valid else None
+        ids = (f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags) & 0xFF) \
+            if context.is_valid else None
         _last = (context, ids)
         return ids
     except Exception:  # a broken tracer must not cost the record

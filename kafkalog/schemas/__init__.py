@@ -40,7 +40,13 @@ def mapper_for(schema: str, static_keys: Collection[str] = ()) -> Mapper | None:
 
 def serialized(event: Event, mapper: Mapper) -> bytes:
     """``mapper(event)`` in its schema's encoding (JSON, or protobuf for ``otlp_proto``), not cut."""
-    return getattr(mapper, "serialize", dumps)(mapper(event))
+    encode = getattr(mapper, "encode", None)  # otlp_proto: written straight from the event
+    return dumps(mapper(event)) if encode is None else encode(event)
+
+
+def _encoder(mapper: Mapper) -> Callable[[Event], bytes]:
+    encode: Callable[[Event], bytes] | None = getattr(mapper, "encode", None)
+    return encode if encode is not None else lambda event: dumps(mapper(event))
 
 
 def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
@@ -55,8 +61,7 @@ def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
     (the caller counts it as dropped). Only oversize records come here, so decoding the cut event back from JSON
     costs nothing on the common path.
     """
-    serialize = getattr(mapper, "serialize", dumps)  # otlp_proto: protobuf, not JSON
-    data = serialize(mapper(event))
+    data = serialized(event, mapper)
     if len(data) <= limit:
         return Encoded(data, False)
     fitted = _cut_to_fit(event, mapper, limit)
@@ -68,21 +73,21 @@ def encode_mapped(event: Event, mapper: Mapper, limit: int) -> Encoded:
 
 
 def _cut_to_fit(event: Event, mapper: Mapper, limit: int) -> bytes | None:
-    serialize = getattr(mapper, "serialize", dumps)
-    data = serialize(mapper(event))
+    to_bytes = _encoder(mapper)  # otlp_proto: protobuf, not JSON
+    data = to_bytes(event)
     if len(data) <= limit and event.get("truncated"):
         return data
     # what mapping adds besides the fields (whose cost grows with their number, and which the cut may drop):
     # the first budget; each try that still comes out too long lowers it by the excess
     bare = {**event, "fields": {}} if "fields" in event else event
-    budget = limit - max(0, len(serialize(mapper(bare))) - len(dumps(bare)))
+    budget = limit - max(0, len(to_bytes(bare)) - len(dumps(bare)))
     for _ in range(6):
         if budget <= 0:
             return None
         cut = encode_event(event, budget)
         if cut.data is None:
             return None
-        data = serialize(mapper(json.loads(cut.data)))
+        data = to_bytes(json.loads(cut.data))
         if len(data) <= limit:
             return data
         budget -= len(data) - limit + 16

@@ -163,6 +163,12 @@ def to_otlp(event: Event, static_keys: Collection[str] = ()) -> dict[str, Any]:
         record["spanId"] = span_id
     elif span_id is not None:
         own["span_id"] = span_id
+    flags = event.get("trace_flags")
+    if type(flags) is int and 0 <= flags <= 0xFF:
+        if flags:  # W3C trace flags (1: sampled) in the low 8 bits; 0 is left out, as OTLP/JSON does
+            record["flags"] = flags
+    elif flags is not None:
+        own["trace_flags"] = flags
     for key, value in event.items():
         if key not in _HANDLED:
             if key in static_keys:

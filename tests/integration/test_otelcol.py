@@ -72,11 +72,21 @@ def test_the_docs_configuration_validates(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "topic" in refused.stderr
 
 
-def _log_records(bootstrap: str, topic: str, schema: str) -> None:
+def _log_records(bootstrap: str, topic: str, schema: str) -> dict[str, tuple[int, int, int]]:
+    """Six records; returns the (trace id, span id, trace flags) of the spans two of them were logged in."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
     handler = KafkaHandler(bootstrap, topic, schema=schema, static_fields={"service": "billing", "env": "test"},
                            handle_sigterm=False)
     log = isolated_logger(f"otelcol.{schema}", handler)
+    spans = {}
     try:
+        for name, provider in (("sampled", TracerProvider()), ("unsampled", TracerProvider(sampler=ALWAYS_OFF))):
+            with provider.get_tracer("otelcol").start_as_current_span(name) as span:
+                log.info(f"in a {name} span")
+            context = span.get_span_context()
+            spans[f"in a {name} span"] = (context.trace_id, context.span_id, int(context.trace_flags))
         log.info("plain ü 支付 ✓")
         log.warning("typed", extra={"s": "ß", "i": 7, "neg": -3, "f": 1.5, "t": True, "no": False, "none": None,
                                     "l": [1, "a", [2.5]], "d": {"k": {"n": -1}}, "seq": 1})
@@ -88,6 +98,7 @@ def _log_records(bootstrap: str, topic: str, schema: str) -> None:
         assert handler.flush(30)
     finally:
         handler.close()
+    return spans
 
 
 def _log_records_of(request: Any) -> list[tuple[Any, Any, Any]]:
@@ -106,16 +117,16 @@ def test_collector_reads_both_encodings_field_by_field(kafka_bootstrap: str, mak
     base = make_topic()
     make_topic(name=f"{base}-json")
     make_topic(name=f"{base}-proto")
-    _log_records(kafka_bootstrap, f"{base}-json", "otlp")
-    _log_records(kafka_bootstrap, f"{base}-proto", "otlp_proto")
+    spans = {"json": _log_records(kafka_bootstrap, f"{base}-json", "otlp"),
+             "proto": _log_records(kafka_bootstrap, f"{base}-proto", "otlp_proto")}
     sent = {}
-    for record in read_records(kafka_bootstrap, f"{base}-json", 4):
+    for record in read_records(kafka_bootstrap, f"{base}-json", 6):
         for item in _log_records_of(parse_otlp(record.value)):
             sent[_uid(item[2])] = ("json", item)
-    for record in read_records(kafka_bootstrap, f"{base}-proto", 4):
+    for record in read_records(kafka_bootstrap, f"{base}-proto", 6):
         for item in _log_records_of(ExportLogsServiceRequest.FromString(record.value)):
             sent[_uid(item[2])] = ("proto", item)
-    assert len(sent) == 8
+    assert len(sent) == 12
     out = tmp_path / "out.json"
     config = tmp_path / "collector.yaml"
     config.write_text(CONFIG.format(bootstrap=kafka_bootstrap, topic=base, out=out))
@@ -132,10 +143,10 @@ def test_collector_reads_both_encodings_field_by_field(kafka_bootstrap: str, mak
                     continue
                 for item in _log_records_of(request):
                     received[_uid(item[2])] = item
-        return len(received) >= 8 or proc.poll() is not None
+        return len(received) >= 12 or proc.poll() is not None
 
     try:
-        wait_until(read_out, 120, "the Collector wrote fewer than 8 records")
+        wait_until(read_out, 120, "the Collector wrote fewer than 12 records")
     finally:
         proc.terminate()
         proc.wait(30)
@@ -165,4 +176,13 @@ def test_collector_reads_both_encodings_field_by_field(kafka_bootstrap: str, mak
     assert typed["d"].kvlist_value.values[0].value.kvlist_value.values[0].value.int_value == -1
     assert typed["none"].WhichOneof("value") is None
     assert all(r.observed_time_unix_nano > 0 for _, (_, _, r) in received.items())
+    # the span's ids and W3C trace flags, as the Collector read them: sampled (bit 0) set inside a sampled span
+    in_spans = {(encoding, r.body.string_value): r for uid, (encoding, _) in sent.items()
+                for r in [received[uid][2]] if r.body.string_value in spans[encoding]}
+    assert len(in_spans) == 4
+    for (encoding, body), record in in_spans.items():
+        trace_id, span_id, flags = spans[encoding][body]
+        assert (int(record.trace_id.hex(), 16), int(record.span_id.hex(), 16)) == (trace_id, span_id), body
+        assert record.flags == flags, (encoding, body)
+        assert record.flags & 1 == (1 if body == "in a sampled span" else 0), (encoding, body, record.flags)
     json.dumps(list(received))  # ids are plain strings

@@ -155,6 +155,54 @@ class TestSpoolOutage:
         check = check_sequence(_seqs(read_records(private_kafka.bootstrap, topic, count, timeout=90)), count)
         assert check.each_once, check.summary()
 
+    def test_broker_killed_again_mid_batch_keeps_the_rest(self, private_kafka: LocalKafka, tmp_path: Path) -> None:
+        """A spooled batch partly delivered when the broker is SIGKILLed (as right after a restart): the rest of
+        the batch is kept through an outage longer than ``delivery_timeout`` and delivered when the broker is
+        back; nothing is dropped as delivery_timeout (it was: the part that got through made the rest look like
+        records the broker refuses)."""
+        topic, count, delivery_timeout = "spool-killed-again", 6_000, 12.0
+        private_kafka.create_topic(topic)
+        spool = tmp_path / "spool"
+        # another process leaves the records on disk (its broker unreachable): replayed here in one batch
+        proc = python_script(LOG_DOWN.format(port=unused_port(), topic=topic, spool=spool, count=count, writer="a",
+                                             after="sys.exit(0)"))
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        partition_log = private_kafka.workdir / "data" / f"{topic}-0" / "00000000000000000000.log"
+        spooled = sum(path.stat().st_size for path in spool.glob("*.seg"))
+        started = time.monotonic()
+        # small requests, so that the batch can be caught half way; the client gives up on a record (10 s) well
+        # within one attempt of the sender (delivery_timeout + 5 s). librdkafka: kafka-python 3.0.12 was seen
+        # not to reconnect to the restarted broker in this test ("No node available for metadata refresh")
+        handler = KafkaHandler(private_kafka.bootstrap, topic, spool_dir=str(spool), batch_max_records=count,
+                               delivery_timeout=delivery_timeout, retry_backoff=0.1, retry_backoff_max=0.5,
+                               handle_sigterm=False, close_timeout=5, transport="confluent",
+                               producer_config={"batch.size": 16384, "message.timeout.ms": 10_000})
+        # a third of the batch in the broker's log of the partition (read from disk, no client needed): the
+        # client has had the answers for most of it, and the rest is still to come
+        wait_until(lambda: partition_log.exists() and partition_log.stat().st_size > spooled // 3, 60,
+                   "nothing delivered")
+        private_kafka.kill()
+        # precondition: the batch was cut by the kill (part delivered, the rest failed in the client)
+        wait_until(lambda: handler.stats().failed > 0, 90, "the batch got through whole before the kill")
+        assert 0 < handler.stats().failed < count, handler.stats()
+        # the outage goes on past delivery_timeout after the batch's first attempt, with attempts failing
+        retried = handler.stats().retried
+        wait_until(lambda: (time.monotonic() - started > delivery_timeout + 2 and handler.stats().retried > retried)
+                   or handler.stats().dropped, timeout=90, message="no longer retrying")
+        assert handler.stats().dropped == {}, handler.stats()
+        private_kafka.restart()
+        try:
+            wait_until(lambda: handler.stats().replayed >= count or handler.stats().dropped, 120,
+                       "the batch was not delivered after the restart")
+            stats = handler.stats()
+        finally:
+            handler.close()
+        assert (stats.dropped, stats.spool_pending) == ({}, 0), stats
+        check = check_sequence(_seqs(read_records(private_kafka.bootstrap, topic, count, timeout=90)), count)
+        assert check.lost == (), check.summary()
+        print(f"broker killed mid-batch: {check.summary()}; retried={stats.retried}")
+
     def test_busy_machine_two_threads_drop_nothing_and_deliver_each_once(self, private_kafka: LocalKafka,
                                                                         tmp_path: Path) -> None:
         """With a spool, a full queue never drops: broker down, two logging threads, both cores kept busy by two

@@ -355,7 +355,7 @@ class TestFromLogging:
 class TestReservedKeys:
     def test_reserved_keys_are_contract_plus_optional(self) -> None:
         """RESERVED_KEYS is the contract keys plus the optional ones (exception, truncated, trace ids)."""
-        assert CONTRACT_KEYS | {"exception", "truncated", "trace_id", "span_id"} == RESERVED_KEYS
+        assert CONTRACT_KEYS | {"exception", "truncated", "trace_id", "span_id", "trace_flags"} == RESERVED_KEYS
         assert "id" in CONTRACT_KEYS
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,40 @@ class TestThroughTheHandler:
         stats = handler.stats()
         handler.close(1)
         assert (stats.delivered, stats.dropped) == (19, {"delivery_timeout": 1})
+
+    def test_broker_gone_again_after_part_of_a_batch_got_through_keeps_the_rest(self, tmp_path: Path) -> None:
+        """Part of a batch delivered, then the broker goes away again (timeouts for the same topic) for longer
+        than delivery_timeout: the rest is kept and delivered when the broker is back, nothing dropped."""
+        from kafkalog.errors import DeliveryError
+
+        gone = DeliveryError("timeout", "Expiring 10 record(s): 3000 ms has passed", retriable=True)
+        gate = threading.Event()
+        state: dict[str, Any] = {"back_at": None, "split": 0}
+
+        class GoneAgain(MemoryTransport):
+            def send(self, messages: Any, timeout: float) -> Any:
+                gate.wait(10)  # until every record is logged: the next batch holds several
+                if state["back_at"] is None and len(messages) >= 2:  # half of a batch gets through, then gone
+                    half = len(messages) // 2
+                    state["back_at"], state["split"] = time.monotonic() + 1.5, half
+                    return super().send(messages[:half], timeout) + [gone] * (len(messages) - half)
+                if state["back_at"] is not None and time.monotonic() < state["back_at"]:
+                    return [gone] * len(messages)
+                return super().send(messages, timeout)
+
+        transport = GoneAgain()
+        handler = self.handler(tmp_path, transport, delivery_timeout=0.3, batch_max_records=100)
+        log = logging.Logger("gone-again")
+        log.addHandler(handler)
+        for i in range(20):
+            log.info("rec %d", i)
+        gate.set()
+        assert handler.flush(10), handler.stats()
+        stats = handler.stats()
+        handler.close(1)
+        assert state["split"] > 0, "no batch was split"
+        assert (stats.delivered, stats.dropped) == (20, {})
+        assert sorted(m.value.count(b"rec") for m in transport.messages) == [1] * 20
 
     def test_unexpected_exception_does_not_stop_the_spool(self, tmp_path: Path) -> None:
         """A transport bug (send raising a non-DeliveryError oddly) is reported; the worker goes on delivering."""

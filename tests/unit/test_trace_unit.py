@@ -48,11 +48,13 @@ def _events(make_handler: Callable[..., KafkaHandler], log_calls: Callable[[logg
 
 class TestCurrentIds:
     def test_ids_of_the_active_span_as_lowercase_hex(self, tracer: Any) -> None:
-        """Inside a span: its trace id as 32 and its span id as 16 lowercase hex digits."""
+        """Inside a span: its trace id as 32 and its span id as 16 lowercase hex digits, and its W3C trace flags
+        (sampled: bit 0; the SDK also sets bit 1, "random trace id", of W3C Trace Context level 2)."""
         with tracer.start_as_current_span("s") as span:
             ids = _trace.current_ids()
         context = span.get_span_context()
-        assert ids == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+        assert ids == (f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags))
+        assert ids[2] & 1 == 1
         assert ids is not None and ids[0] == ids[0].lower() and len(ids[0]) == 32 and len(ids[1]) == 16
 
     def test_each_span_gets_its_own_ids(self, tracer: Any) -> None:
@@ -63,8 +65,20 @@ class TestCurrentIds:
                 seen.append((_trace.current_ids(), _trace.current_ids(), span.get_span_context()))
             assert _trace.current_ids() is None
         for first, again, context in seen:
-            assert first == again == (f"{context.trace_id:032x}", f"{context.span_id:016x}")
+            assert first == again == (f"{context.trace_id:032x}", f"{context.span_id:016x}",
+                                      int(context.trace_flags))
         assert len({first for first, _, _ in seen}) == 3
+
+    def test_flags_of_an_unsampled_span(self) -> None:
+        """A span the sampler dropped is still current, with its ids: trace flags 0 (a sampled one gives 1)."""
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        unsampled = sdk_trace.TracerProvider(sampler=ALWAYS_OFF).get_tracer("unit")
+        with unsampled.start_as_current_span("s") as span:
+            ids = _trace.current_ids()
+        context = span.get_span_context()
+        assert ids == (f"{context.trace_id:032x}", f"{context.span_id:016x}", int(context.trace_flags))
+        assert ids[2] & 1 == 0
 
     def test_none_outside_a_span(self) -> None:
         """No active span (the invalid default span): None."""
@@ -97,13 +111,14 @@ class TestRecords:
             log.info("out")
 
         inside, outside = _events(make_handler, calls)
-        assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16
-        assert "trace_id" not in outside and "span_id" not in outside
+        assert len(inside["trace_id"]) == 32 and len(inside["span_id"]) == 16 and inside["trace_flags"] & 1 == 1
+        assert "trace_id" not in outside and "span_id" not in outside and "trace_flags" not in outside
 
     @pytest.mark.parametrize("schema", ["ecs", "otlp"])
     def test_other_schemas_map_the_ids(self, make_handler: Callable[..., KafkaHandler], tracer: Any,
                                        schema: str) -> None:
-        """schema="ecs" writes trace.id/span.id, schema="otlp" the log record's traceId/spanId."""
+        """schema="ecs" writes trace.id/span.id (ECS has no field for the flags), schema="otlp" the log record's
+        traceId/spanId and flags (sampled bit set)."""
 
         def calls(log: logging.Logger) -> None:
             with tracer.start_as_current_span("s") as span:
@@ -114,9 +129,12 @@ class TestRecords:
         (doc,) = _events(make_handler, calls, schema=schema)
         if schema == "ecs":
             assert (doc["trace"]["id"], doc["span"]["id"]) == calls.ids  # type: ignore[attr-defined]
+            assert "trace_flags" not in json.dumps(doc)
         else:
             record = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
             assert (record["traceId"], record["spanId"]) == calls.ids  # type: ignore[attr-defined]
+            assert record["flags"] & 1 == 1
+            assert "trace_flags" not in json.dumps(doc)  # the record's flags, not an attribute as well
 
     def test_trace_ids_false_leaves_them_out(self, make_handler: Callable[..., KafkaHandler],
                                             tracer: Any) -> None:
