@@ -1,10 +1,13 @@
-"""The collector's fair share: one process flooding a small-buffer collector while the broker is down does not
-starve the others. Real ``kafkalog collect``, real broker (stopped, then restarted), every record read back.
+"""The collector's fair share: one process flooding a small-buffer collector while the broker is stopped does not
+starve the others. Real ``kafkalog collect``, real broker (frozen with SIGSTOP, then let go), every record read
+back.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -20,8 +23,8 @@ from kafkalog.transports.collector import query_stats
 pytestmark = pytest.mark.integration
 
 QUIET_CLIENTS = 4
-QUIET_RECORDS = 300
-FLOOD_RECORDS = 20_000
+QUIET_RECORDS = 200
+FLOOD_RECORDS = 10_000
 
 APP = """
     import json, logging, sys, time
@@ -55,9 +58,9 @@ def _result(proc: subprocess.Popen[str]) -> dict:
 
 
 def test_a_flooding_process_does_not_starve_the_quiet_ones(private_kafka: LocalKafka, tmp_path: Path) -> None:
-    """4 quiet processes (300 records each, one every 20 ms, giving up on a batch after 6 s) and one flooding
-    20,000 records share a collector with a 2,000-record queue while the broker is down: the flooder is held to
-    its share (answered busy, counted as over_share), so every quiet record is taken while the broker is down and
+    """4 quiet processes (200 records each, one every 20 ms, giving up on a batch after 6 s) and one flooding
+    10,000 records share a collector with a 2,000-record queue while the broker is frozen: the flooder is held to
+    its share (answered busy, counted as over_share), so every quiet record is taken while the broker is frozen and
     arrives once it is back; the flooder's records arrive or are counted as dropped, with a reason, in its own
     process. Without the share the flooder fills the queue and the quiet processes drop on delivery_timeout."""
     topic = f"collector-share-{uuid.uuid4().hex[:8]}"
@@ -66,6 +69,8 @@ def test_a_flooding_process_does_not_starve_the_quiet_ones(private_kafka: LocalK
     collector = start_collector(private_kafka.bootstrap, sock, "--queue-max-records", "2000")
     quiet: list[subprocess.Popen[str]] = []
     flooder: subprocess.Popen[str] | None = None
+    broker = private_kafka.pid
+    assert broker is not None
     try:
         quiet = [_app(sock, topic, field="seq", start=n * QUIET_RECORDS, count=QUIET_RECORDS, pause=0.02,
                       queue=100_000, close=20) for n in range(QUIET_CLIENTS)]
@@ -76,16 +81,17 @@ def test_a_flooding_process_does_not_starve_the_quiet_ones(private_kafka: LocalK
             return len({c["pid"] for c in clients if c["pid"] in pids and c["records"] > 0}) == QUIET_CLIENTS
 
         wait_until(quiet_handing_over, timeout=60, message="the quiet processes did not start handing over")
-        private_kafka.kill()  # nothing leaves the collector's queue from now on
+        os.kill(broker, signal.SIGSTOP)  # nothing leaves the collector's queue from now on
         flooder = _app(sock, topic, field="flood", start=0, count=FLOOD_RECORDS, pause=0, queue=5000, close=2)
         quiet_results = [_result(p) for p in quiet]  # while the broker is still down
         flood_result = _result(flooder)
         stats = query_stats(str(sock))
-        private_kafka.restart()
+        os.kill(broker, signal.SIGCONT)
         wait_until(lambda: query_stats(str(sock))["pipeline"]["pending"] == 0, timeout=120,
                    message="the collector did not deliver what it had taken")
         after = query_stats(str(sock))
     finally:
+        os.kill(broker, signal.SIGCONT)
         for proc in [*quiet, *([flooder] if flooder else [])]:
             proc.kill()
         stop_collector(collector)
