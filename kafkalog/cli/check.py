@@ -41,8 +41,8 @@ def register(subparsers: Any) -> None:
                    transports=("kafka-python", "confluent"), transport_default=None,
                    transport_help="the Kafka client (default: the configured one, else kafka-python)")
     parser.add_argument("--config", metavar="FILE",
-                        help="logging config: dictConfig as JSON or YAML, or fileConfig INI; every KafkaHandler in "
-                             "it is checked (options given here override its own)")
+                        help="logging config: dictConfig as JSON, YAML or TOML, or fileConfig INI; every KafkaHandler "
+                             "in it is checked (options given here override its own)")
     parser.add_argument("--collector", metavar="SOCKET",
                         help="check a local collector (kafkalog collect) instead of a broker: its socket, the "
                              "permission to use it, a probe record handed over and delivered, its health")

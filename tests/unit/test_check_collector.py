@@ -102,7 +102,10 @@ def test_config_files_with_a_collector_handler_are_checked(shipping: tuple[Path,
     file_config = tmp_path / "logging.ini"
     file_config.write_text(f"[handlers]\nkeys=kafka\n\n[handler_kafka]\nclass=kafkalog.KafkaHandler\n"
                            f"args=()\nkwargs={{'collector': {str(path)!r}, 'topic': 'app-logs'}}\n")
-    for config_file in (dict_config, file_config):
+    toml_config = tmp_path / "logging.toml"  # a dictConfig mapping written in TOML
+    toml_config.write_text(f'version = 1\n[handlers.kafka]\nclass = "kafkalog.KafkaHandler"\n'
+                           f'collector = "{path}"\ntopic = "app-logs"\n')
+    for config_file in (dict_config, file_config, toml_config):
         report = run_check(config_file=config_file, timeout=20)
         assert report.exit_code == 0, report
         assert report.steps[0].detail.startswith("hands over to the collector at")
