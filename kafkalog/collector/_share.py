@@ -28,7 +28,6 @@ class Holding:
     size: int = 0
     connections: int = 0
     last_batch_at: float = 0.0
-    over_share: int = 0
 
 
 class FairShare:
@@ -88,7 +87,6 @@ class FairShare:
         if (self.max_records - queued_records - records >= reserve_records
                 and self.max_bytes - queued_bytes - size >= reserve_bytes):
             return ""
-        mine.over_share += 1
         return f"{OVER_SHARE} ({mine.records} records of {int(share_records)}, {active} clients)"
 
     def taken(self, owner: bytes, end: int, records: int, size: int) -> None:
