@@ -45,6 +45,8 @@ def _hello(path: str, timeout: float) -> int:
     except PermissionError:
         raise CheckFailed(f"cannot reach {path}: permission denied on its directory (uid {os.geteuid()})",
                           EXIT_AUTHENTICATION) from None
+    except OSError as exc:
+        raise CheckFailed(f"cannot reach {path}: {exc.strerror or exc}", EXIT_CONNECTION) from None
     if not stat.S_ISSOCK(mode):
         raise CheckFailed(f"{path} is not a socket", EXIT_CONNECTION)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
