@@ -159,6 +159,12 @@ def check_config(config: KafkaLogConfig, deadline: Deadline, emit: StepSink, *, 
         say(CONFIG, False, f"topic/key for the probe record: {type(exc).__name__}: {exc}; name one with --topic",
             EXIT_CONFIG)
         return
+    if config.collector is not None:
+        from ._collector import check_collector
+
+        say(CONFIG, True, f"hands over to the collector at {config.collector} -> topic {message.topic!r}")
+        check_collector(config, message, deadline.left, say)
+        return
     say(CONFIG, True, f"transport {config.transport_spec.name}, {','.join(config.servers)} -> topic "
                       f"{message.topic!r}")
     probe: Probe | None = None

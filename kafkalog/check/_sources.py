@@ -1,5 +1,5 @@
 """Where the options to check come from: the command line, or the KafkaHandler entries of a logging config file
-(a ``dictConfig`` in JSON or YAML, or a ``fileConfig`` INI file), read without configuring logging.
+(a ``dictConfig`` in JSON, YAML or TOML, or a ``fileConfig`` INI file), read without configuring logging.
 
 Values are resolved as the stdlib would (``ext://`` in dictConfig; ``args``/``kwargs`` evaluated in fileConfig, as
 ``fileConfig`` itself does), so the options checked are the ones the application gets.
@@ -11,6 +11,7 @@ import configparser
 import json
 import logging
 import logging.config
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ _HANDLER_NAMES = frozenset({"kafkalog.KafkaHandler", "kafkalog.handler.KafkaHand
 _NOT_OPTIONS = frozenset({"class", "()", "level", "formatter", "filters", "."})
 _POSITIONAL = ("bootstrap_servers", "topic")
 _YAML_SUFFIXES = (".yaml", ".yml")
+_TOML_SUFFIX = ".toml"
 _INI_SUFFIXES = (".ini", ".cfg", ".conf")
 
 
@@ -68,6 +70,15 @@ def _read_mapping(path: Path) -> dict[str, Any]:
             loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"config: {path} is not valid YAML: {exc}") from None
+    elif path.suffix.lower() == _TOML_SUFFIX:
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - Python 3.10
+            import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+        try:
+            loaded = tomllib.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
     else:
         try:
             loaded = json.loads(text)
@@ -124,7 +135,7 @@ def handlers_in_file(path: str | Path) -> list[HandlerOptions]:
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from None
     suffix = path.suffix.lower()
-    is_ini = suffix in _INI_SUFFIXES or (suffix not in (*_YAML_SUFFIXES, ".json") and head == "[")
+    is_ini = suffix in _INI_SUFFIXES or (suffix not in (*_YAML_SUFFIXES, _TOML_SUFFIX, ".json") and head == "[")
     found = _from_file_config(path) if is_ini else _from_dict_config(path)
     if not found:
         kind = "fileConfig" if is_ini else "dictConfig"

@@ -41,8 +41,11 @@ def register(subparsers: Any) -> None:
                    transports=("kafka-python", "confluent"), transport_default=None,
                    transport_help="the Kafka client (default: the configured one, else kafka-python)")
     parser.add_argument("--config", metavar="FILE",
-                        help="logging config: dictConfig as JSON or YAML, or fileConfig INI; every KafkaHandler in "
-                             "it is checked (options given here override its own)")
+                        help="logging config: dictConfig as JSON, YAML or TOML, or fileConfig INI; every KafkaHandler "
+                             "in it is checked (options given here override its own)")
+    parser.add_argument("--collector", metavar="SOCKET",
+                        help="check a local collector (kafkalog collect) instead of a broker: its socket, the "
+                             "permission to use it, a probe record handed over and delivered, its health")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="the whole check ends within this (default %(default)s)")
     add_security(parser)
@@ -62,7 +65,7 @@ def _acks(text: str) -> int | str:
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """KafkaHandler options from the command line: only those given, so a config file's own stay otherwise."""
     options: dict[str, Any] = {}
-    for name in ("bootstrap_servers", "topic", "transport", *_PRODUCER_FLAGS):
+    for name in ("bootstrap_servers", "collector", "topic", "transport", *_PRODUCER_FLAGS):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     options.update(security_options(args, os.environ))
@@ -74,9 +77,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from ..check import run_check
 
-    if args.config is None and (args.bootstrap_servers is None or args.topic is None):
-        missing = "-b/--bootstrap-servers" if args.bootstrap_servers is None else "-t/--topic"
-        raise UsageError(f"{missing} is required without --config")
+    if args.config is None and ((args.bootstrap_servers is None and args.collector is None) or args.topic is None):
+        missing = "-t/--topic" if args.topic is None else "-b/--bootstrap-servers"
+        raise UsageError(f"{missing} is required without --config" + (" or --collector" if args.topic else ""))
     options = _options(args)
     report = run_check(options, config_file=args.config, topic=args.topic, timeout=args.timeout,
                        on_step=lambda step: print(step.line(), flush=True))

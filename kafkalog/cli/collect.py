@@ -165,8 +165,10 @@ def _ask(args: argparse.Namespace, say: Any) -> int:
         return 1
     if args.stats:
         print(json.dumps(stats, indent=2, sort_keys=True))
-    healthy = bool(stats.get("pipeline", {}).get("healthy"))
+    from ..collector._health import health
+
+    healthy, said = health(stats)
     if args.health:
-        say("healthy" if healthy else f"not shipping: {stats.get('pipeline', {}).get('last_error')}")
+        say(f"healthy, {said}" if healthy else said)
         return 0 if healthy else 8
     return 0

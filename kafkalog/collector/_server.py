@@ -26,6 +26,7 @@ from ..errors import Reason
 from . import _framing as wire
 from ._peer import Peer, allowed, peer_of
 from ._pipeline import Pipeline
+from ._share import OVER_SHARE
 
 _SESSIONS_KEPT = 10_000  # last sequence number per client session, to take a batch sent again only once
 _FLOOD_WINDOW = 1.0
@@ -66,14 +67,17 @@ class ClientInfo:
     records: int = 0
     batches: int = 0
     busy: int = 0
+    over_share: int = 0  # of the busy answers, those because it held more than its share of the queue
     duplicates: int = 0
     cut_off: str = ""
     closed_at: float | None = None
+    session: bytes = b""
 
-    def shown(self) -> dict[str, Any]:
+    def shown(self, queued: int = 0) -> dict[str, Any]:
         return {"pid": self.pid, "uid": self.uid, "name": self.name, "connected_at": self.connected_at,
                 "records": self.records, "batches": self.batches, "busy": self.busy,
-                "duplicates": self.duplicates, "cut_off": self.cut_off, "closed_at": self.closed_at}
+                "over_share": self.over_share, "queued": queued, "duplicates": self.duplicates,
+                "cut_off": self.cut_off, "closed_at": self.closed_at}
 
 
 class Collector:
@@ -225,12 +229,16 @@ class Collector:
             return
         client = ClientInfo(pid=peer.pid if peer else 0, uid=peer.uid if peer else -1)
         key = id(client)
+        share = self.pipeline.share if self.pipeline is not None else None
         self._clients[key] = client
         try:
             kind, payload = await self._read_frame(reader, self.listen.hello_timeout, first=True)
             if kind != wire.HELLO:
                 raise wire.FrameError("no_hello", "the first frame must be HELLO")
             _, session, client.name = wire.decode_hello(payload)
+            client.session = session
+            if share is not None:
+                share.connected(session)
             writer.write(wire.encode_welcome(self.listen.max_frame))
             await writer.drain()
             await self._frames(reader, writer, client, session)
@@ -248,6 +256,8 @@ class Collector:
             if self.pipeline is not None:
                 self.pipeline.worker.report(Reason.INTERNAL_ERROR, f"collector: {type(exc).__name__}: {exc}")
         finally:
+            if share is not None and client.session:
+                share.disconnected(client.session)
             client.closed_at = time.time()
             self._clients.pop(key, None)
             self._recent.append(client)
@@ -310,12 +320,15 @@ class Collector:
         assert pipeline is not None
         if pipeline.durable:  # written to disk before the ack: off the loop, which keeps serving meanwhile
             status, reason = await asyncio.get_running_loop().run_in_executor(self._disk_writer, pipeline.offer,
-                                                                              messages)
+                                                                              messages, session)
         else:
-            status, reason = pipeline.offer(messages)
+            status, reason = pipeline.offer(messages, session)
         if status == wire.BUSY:
             client.busy += 1
             self.totals["busy"] += 1
+            if reason.startswith(OVER_SHARE):
+                client.over_share += 1
+                self.totals["over_share"] += 1
             return status, reason
         sessions[session] = seq
         sessions.move_to_end(session)
@@ -332,6 +345,7 @@ class Collector:
     def stats(self) -> dict[str, Any]:
         """Totals, the pipeline's stats and each client's (connected ones and the last few gone)."""
         pipeline = self.pipeline
+        share = pipeline.share if pipeline is not None else None
         for _ in range(5):  # asked from another thread, the loop may change the dict meanwhile: look again
             try:
                 clients, recent = list(self._clients.values()), list(self._recent)
@@ -347,12 +361,14 @@ class Collector:
             "records": self.totals["records"],
             "batches": self.totals["batches"],
             "busy": self.totals["busy"],
+            "over_share": self.totals["over_share"],
             "duplicates": self.totals["duplicates"],
             "clients_connected": len(self._clients),
             "refused": dict(self.refused),
             "cut_off": dict(self.cut_off),
             "pipeline": pipeline.stats_dict() if pipeline is not None else {},
-            "clients": [client.shown() for client in clients],
+            "clients": [client.shown(share.held(client.session)[0] if share is not None else 0)
+                        for client in clients],
             "recent_clients": [client.shown() for client in recent],
         }
 
