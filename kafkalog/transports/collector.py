@@ -126,6 +126,8 @@ class CollectorTransport:
     def _plan(self, messages: Sequence[Message]) -> list[list[Message] | DeliveryError]:
         """``messages`` cut into frames the collector takes; a message too big for any frame becomes its error."""
         limit = self._max_frame - wire.BATCH_OVERHEAD
+        if wire.surely_fits(messages, limit):  # the common case, without a step per message
+            return [list(messages)]
         plan: list[list[Message] | DeliveryError] = []
         chunk: list[Message] = []
         size = 0

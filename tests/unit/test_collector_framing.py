@@ -53,6 +53,18 @@ class TestBatchRoundTrip:
         assert len(data) == wire.BATCH_OVERHEAD + sum(wire.message_size(m) for m in messages)
 
 
+    @given(messages=messages_strategy, limit=st.integers(min_value=0, max_value=5000))
+    def test_surely_fits_never_says_yes_to_a_batch_over_the_limit(self, messages: list[Message], limit: int) -> None:
+        """The client skips measuring each message when surely_fits says yes: it must be an upper bound."""
+        if wire.surely_fits(messages, limit):
+            assert sum(wire.message_size(m) for m in messages) <= limit
+
+    def test_surely_fits_counts_a_topic_in_bytes(self) -> None:
+        message = Message("ü" * 20, None, b"x", 0)  # 20 characters, 40 bytes
+        assert not wire.surely_fits([message], wire.message_size(message) - 1)
+        assert wire.surely_fits([Message("t", None, b"x", 0)], 100)
+
+
 class TestStrictDecoding:
     @given(data=st.binary(max_size=400))
     def test_random_payloads_raise_only_frame_error(self, data: bytes) -> None:
