@@ -183,7 +183,21 @@ def broker_ports_seen(port: int, stop: threading.Event, seen: set[int]) -> None:
         seen.update(broker_connections(port) - before)
 
 
-def celery_run(mode: str, bootstrap: str, sock: Path, tasks: int) -> tuple[float, int, int]:
+def cpu_seconds(pid: int | None) -> float:
+    """User and system CPU a process has used so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def celery_run(mode: str, bootstrap: str, sock: Path, tasks: int,
+               others: tuple[int | None, int | None] = (None, None)) -> tuple[float, int, int, float, float]:
+    """(wall time, pool processes, broker connections opened, CPU seconds the collector and the broker used
+    meanwhile): ``others`` are their pids (the broker runs on this host too, and shares its CPUs)."""
     directory = Path(tempfile.mkdtemp())
     (directory / "bench_app.py").write_text(textwrap.dedent(CELERY_APP))
     topic = f"bench-celery-{uuid.uuid4().hex[:8]}"
@@ -201,6 +215,7 @@ def celery_run(mode: str, bootstrap: str, sock: Path, tasks: int) -> tuple[float
     port = int(bootstrap.rsplit(":", 1)[1])
     sampler = threading.Thread(target=broker_ports_seen, args=(port, stop, seen), daemon=True)
     sampler.start()
+    cpu_before = [cpu_seconds(pid) for pid in others]
     try:
         out = subprocess.run([sys.executable, "bench_app.py", str(tasks)], cwd=directory, env=env,
                              capture_output=True, text=True, timeout=600, check=False)
@@ -214,8 +229,9 @@ def celery_run(mode: str, bootstrap: str, sock: Path, tasks: int) -> tuple[float
             os.killpg(worker.pid, signal.SIGKILL)
         stop.set()
         sampler.join()
+    collector_cpu, broker_cpu = (cpu_seconds(pid) - before for pid, before in zip(others, cpu_before, strict=True))
     wall, children = out.stdout.split()
-    return float(wall), int(children), len(seen)
+    return float(wall), int(children), len(seen), collector_cpu, broker_cpu
 
 
 # --- 3. the stdlib cookbook's SocketHandler and a listener process ----------------------------------------------
@@ -352,11 +368,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--bootstrap")
+    parser.add_argument("--broker-pid", type=int, help="with --bootstrap: its process, to report its CPU")
     parser.add_argument("--only", choices=("calls", "celery", "sockethandler"), help="run one part only")
     args = parser.parse_args()
     calls, rounds, tasks, celery_rounds = (5_000, 3, 100, 1) if args.quick else (20_000, 5, 200, 3)
     with contextlib.ExitStack() as stack:
-        bootstrap = args.bootstrap or stack.enter_context(LocalKafka()).bootstrap
+        broker_pid = args.broker_pid
+        if not args.bootstrap:
+            broker = stack.enter_context(LocalKafka())
+            broker_pid = broker.pid
+        bootstrap = args.bootstrap or broker.bootstrap
         directory = Path(tempfile.mkdtemp())
         sock = stack.enter_context(running_collector(bootstrap, directory))
         topic = f"bench-collector-{uuid.uuid4().hex[:8]}"
@@ -375,13 +396,14 @@ def main() -> None:
             return
         print(f"\n2. Celery prefork -c 8 --max-tasks-per-child 10, {tasks} tasks ({celery_rounds} round(s), "
               "interleaved; median wall time)")
-        results: dict[str, list[tuple[float, int, int]]] = {"none": [], "producer": [], "collector": []}
+        others = (int(query_stats(str(sock))["pid"]), broker_pid)  # type: ignore[call-overload]
+        results: dict[str, list[tuple[float, int, int, float, float]]] = {"none": [], "producer": [], "collector": []}
         for round_ in range(celery_rounds):
             for mode, runs in results.items():
                 progress(f"celery {mode}, round {round_ + 1}/{celery_rounds}")
                 for _attempt in range(2):  # a task lost by the filesystem message broker: say so, run again
                     try:
-                        runs.append(celery_run(mode, bootstrap, sock, tasks))
+                        runs.append(celery_run(mode, bootstrap, sock, tasks, others))
                         break
                     except RuntimeError as exc:
                         progress(str(exc).splitlines()[0] + " (" + str(exc).splitlines()[-1] + ")")
@@ -390,14 +412,17 @@ def main() -> None:
         for mode, label in (("none", "without kafkalog (FileHandler)"), ("producer", "a producer per process"),
                             ("collector", "handing over to the collector")):
             if not results[mode]:
-                rows.append([label, "failed", "", "", ""])
+                rows.append([label, "failed", "", "", "", ""])
                 continue
             wall = statistics.median(r[0] for r in results[mode])
             rows.append([label, f"{wall:.2f} s", f"{wall / base:.2f}x", str(max(r[1] for r in results[mode])),
-                         str(max(r[2] for r in results[mode]))])
-        print(table(["Celery run", "wall time", "vs without", "pool processes", "broker connections opened"],
+                         str(max(r[2] for r in results[mode])),
+                         f"{statistics.median(r[3] for r in results[mode]):.2f} s, "
+                         f"{statistics.median(r[4] for r in results[mode]):.2f} s"])
+        print(table(["Celery run", "wall time", "vs without", "pool processes", "broker connections opened",
+                     "CPU of the collector, of the broker (same host)"],
                     rows))
-        print("(connections open before the run, such as the collector's own, are not counted in the last column)")
+        print("(connections open before the run, such as the collector's own, are not counted as opened)")
 
 
 if __name__ == "__main__":
