@@ -53,10 +53,10 @@ def iso_utc(timestamp: float) -> str:
     second = int(timestamp)
     cached_second, prefix = _time_cache
     if second != cached_second:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
         _time_cache = (second, prefix)
     micros = int((timestamp - second) * 1_000_000)
-    return f"{prefix}.{min(micros, 999_999):06d}+00:00"
+    return f"{prefix}{micros:06d}+00:00" if micros < 1_000_000 else f"{prefix}999999+00:00"
 
 
 def exception_info(exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -13,6 +13,7 @@ from collections import Counter
 from . import _lifecycle as lifecycle
 from ._report import ErrorReporter
 from ._retry import Backoff
+from ._watchdog import unblock_sigterm_here
 from .buffers import Buffer, Ledger, Taken
 from .config import KafkaLogConfig
 from .errors import DeliveryError, Reason
@@ -159,7 +160,10 @@ class Sender:
             return self._open_error
         try:
             spec = self.config.transport_spec
-            lifecycle.import_client(spec.client_modules)
+            if spec.network or spec.client_modules:
+                lifecycle.import_client(spec.client_modules)
+            else:  # a local socket: nothing to import (a hand-over process saves the idna codec's import)
+                unblock_sigterm_here()
             transport = spec.factory(self.config.transport_settings)
             transport.open()
         except Exception as exc:

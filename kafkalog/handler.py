@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._intake import Intake, is_client_logger
+from ._intake import CLIENT_LOGGER, Intake
 from ._signature import checked_names, config_from
 from ._stats import Stats
 from ._worker import CloseReport
@@ -19,6 +19,8 @@ from .typing import TopicChooser
 
 if TYPE_CHECKING:  # only in annotations (typing.Unpack is 3.11+)
     from typing_extensions import Unpack
+
+_CLIENT_PREFIX = CLIENT_LOGGER + "."
 
 
 def _holding_logging_lock() -> bool:
@@ -69,9 +71,14 @@ class KafkaHandler(logging.Handler):
 
         kafka-python's own records and anything logged on the worker's thread are dropped first, before any
         user filter: the client's network thread can never recurse into the handler or wait on it."""
-        if is_client_logger(record.name) or self._intake.own_thread(record.thread):
+        name = record.name  # is_client_logger and Intake.own_thread, inlined: this runs for every record
+        if name == CLIENT_LOGGER or name.startswith(_CLIENT_PREFIX) \
+                or record.thread in self._intake.worker.thread_idents:
             return False
-        result: Any = self.filter(record) if self.filters else True
+        if not self.filters:
+            self.emit(record)
+            return True
+        result: Any = self.filter(record)
         if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may return a replacement record
             record = result
         if result:
@@ -79,21 +86,22 @@ class KafkaHandler(logging.Handler):
         return result
 
     def emit(self, record: logging.LogRecord) -> None:
+        intake = self._intake
         try:
-            flood = self._intake.flood
+            flood = intake.flood
             if flood is not None and not flood.allow(record.name, record.levelno, (record.pathname, record.lineno),
                                                      record, record.created):
                 return
             formatter = self.formatter
             if formatter is self._default_formatter or formatter is None:
-                event: Any = self._intake.builder.from_logging(record)
+                event: Any = intake.builder.from_logging(record)
             elif isinstance(formatter, KafkaJsonFormatter):  # the handler's record (its static fields and host),
-                event = formatter.process_log_record(self._intake.builder.from_logging(record))  # then the hook
+                event = formatter.process_log_record(intake.builder.from_logging(record))  # then the hook
             else:
                 event = formatter.format(record)
-            self._intake.ship(event, record.created, record.levelno)
+            intake.ship(event, record.created, record.levelno)
         except Exception:  # counted, then the stdlib's way (logging.raiseExceptions decides what is printed)
-            self._intake.drop(Reason.INTERNAL_ERROR)
+            intake.drop(Reason.INTERNAL_ERROR)
             self.handleError(record)
 
     def setFormatter(self, fmt: logging.Formatter | None) -> None:

@@ -15,6 +15,7 @@ import functools
 import json
 import struct
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 from ..typing import Message
@@ -38,6 +39,7 @@ _HEADER_ITEM = struct.Struct("!HI")  # header name length, value length
 _ACK = struct.Struct("!QB")  # sequence number, status; then the reason (UTF-8)
 MESSAGE_OVERHEAD = _MESSAGE.size
 BATCH_OVERHEAD = HEADER.size + _BATCH.size
+_TOPIC, _KEY, _VALUE, _HEADERS = (attrgetter(name) for name in ("topic", "key", "value", "headers"))
 _new_message = functools.partial(tuple.__new__, Message)  # Message(...) without namedtuple's Python __new__
 _MAX_NAME = 256
 _MAX_REASON = 1024
@@ -109,12 +111,24 @@ def message_size(message: Message) -> int:
     return size
 
 
+def surely_fits(messages: Sequence[Message], limit: int) -> bool:
+    """True if ``messages`` (none with headers) take at most ``limit`` bytes in a frame, by an upper bound
+    computed in C-speed passes (a topic takes at most 4 bytes per character); False means: measure each."""
+    if not messages or any(map(_HEADERS, messages)):
+        return False
+    bound = sum(map(len, map(_VALUE, messages))) + sum(map(len, filter(None, map(_KEY, messages))))
+    return bound + len(messages) * (MESSAGE_OVERHEAD + 4 * max(map(len, map(_TOPIC, messages)))) <= limit
+
+
 def encode_batch(seq: int, messages: Sequence[Message]) -> bytes:
     parts = [b"", _BATCH.pack(seq, len(messages))]
     append = parts.append
     pack = _MESSAGE.pack
+    topics: dict[str, bytes] = {}
     for topic, key, value, timestamp_ms, headers in messages:
-        raw_topic = topic.encode("utf-8")
+        raw_topic = topics.get(topic)
+        if raw_topic is None:
+            raw_topic = topics[topic] = topic.encode("utf-8")
         append(pack(len(raw_topic), -1 if key is None else len(key), len(value), timestamp_ms,
                     len(headers) if headers else 0))
         append(raw_topic)

@@ -29,6 +29,7 @@ class TransportSpec:
     validate: Callable[[Mapping[str, Any], ClientOptions], dict[str, Any]]
     factory: TransportFactory
     client_modules: tuple[str, ...] = ()  # imported by the worker before open(), never cut in half by a fork
+    network: bool = True  # resolves host names (the stdlib's lazy imports for that are made fork-safe first)
 
 
 def _accept_any(config: Mapping[str, Any], options: ClientOptions) -> dict[str, Any]:

@@ -55,32 +55,60 @@ class CollectorTransport:
         self.path = path
         self.name = name
         self._sock: socket.socket | None = None
+        self._welcomed = False  # the WELCOME of this connection was read (it is read with the first ACK)
         self._session = os.urandom(16)
         self._seq = 0
         self._unacked: tuple[Message, int, int] | None = None  # (first message, count, seq) of the last sent
-        self._max_frame = wire.DEFAULT_MAX_FRAME
+        self._max_frame = wire.DEFAULT_MAX_FRAME  # the last collector's limit (its WELCOME)
 
     def open(self) -> None:
         self._connect(_CONNECT_TIMEOUT)
 
     def _connect(self, timeout: float) -> socket.socket:
+        """Connect and say HELLO without waiting for the answer: the WELCOME is read right before the first ACK,
+        so a process's first batch costs one round trip to the collector, not two (a recycled Celery child or a
+        short job pays it once per life)."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(max(0.05, timeout))
             sock.connect(self.path)
             sock.sendall(wire.encode_hello(os.getpid(), self._session, self.name))
-            kind, payload = _read_frame(sock, wire.DEFAULT_MAX_FRAME)
-            if kind != wire.WELCOME:
-                raise wire.FrameError("unknown_type", f"expected WELCOME, got frame type {kind}")
-            self._max_frame = wire.decode_welcome(payload)
-        except (OSError, wire.FrameError) as exc:
+        except OSError as exc:
             sock.close()
             raise _unavailable(self.path, exc) from None
         self._sock = sock
+        self._welcomed = False
         return sock
+
+    def _read_welcome(self, sock: socket.socket) -> None:
+        kind, payload = _read_frame(sock, wire.DEFAULT_MAX_FRAME)
+        if kind != wire.WELCOME:
+            raise wire.FrameError("unknown_type", f"expected WELCOME, got frame type {kind}")
+        self._max_frame = wire.decode_welcome(payload)
+        self._welcomed = True
+
+    def _welcome_first(self, messages: Sequence[Message], deadline: float) -> DeliveryError | None:
+        """Before sending more than the smallest frame any collector takes, learn this collector's limit."""
+        if self._welcomed and self._sock is not None:
+            return None
+        if wire.BATCH_OVERHEAD + sum(map(wire.message_size, messages)) <= wire.MIN_MAX_FRAME:
+            return None  # fits any collector's frame: the WELCOME can come with the ACK
+        try:
+            sock = self._sock or self._connect(min(_CONNECT_TIMEOUT, max(0.05, deadline - time.monotonic())))
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            self._read_welcome(sock)
+        except DeliveryError as exc:
+            return exc
+        except (OSError, wire.FrameError) as exc:
+            self._drop_connection()
+            return _unavailable(self.path, exc)
+        return None
 
     def send(self, messages: Sequence[Message], timeout: float) -> list[BaseException | None]:
         deadline = time.monotonic() + timeout
+        early = self._welcome_first(messages, deadline)
+        if early is not None:
+            return [early] * len(messages)
         results: list[BaseException | None] = []
         plan = self._plan(messages)
         for index, step in enumerate(plan):
@@ -98,6 +126,8 @@ class CollectorTransport:
     def _plan(self, messages: Sequence[Message]) -> list[list[Message] | DeliveryError]:
         """``messages`` cut into frames the collector takes; a message too big for any frame becomes its error."""
         limit = self._max_frame - wire.BATCH_OVERHEAD
+        if wire.surely_fits(messages, limit):  # the common case, without a step per message
+            return [list(messages)]
         plan: list[list[Message] | DeliveryError] = []
         chunk: list[Message] = []
         size = 0
@@ -129,6 +159,8 @@ class CollectorTransport:
             sock = self._sock or self._connect(min(_CONNECT_TIMEOUT, max(0.05, deadline - time.monotonic())))
             sock.settimeout(max(0.05, deadline - time.monotonic()))
             sock.sendall(wire.encode_batch(seq, chunk))
+            if not self._welcomed:
+                self._read_welcome(sock)
             kind, payload = _read_frame(sock, wire.DEFAULT_MAX_FRAME)
             if kind != wire.ACK:
                 raise wire.FrameError("unknown_type", f"expected ACK, got frame type {kind}")
@@ -202,4 +234,4 @@ def _no_client_options(config: Mapping[str, Any], options: Any) -> dict[str, Any
     return dict(config)
 
 
-SPEC = TransportSpec("collector", _no_client_options, _factory)
+SPEC = TransportSpec("collector", _no_client_options, _factory, network=False)  # a local socket path only

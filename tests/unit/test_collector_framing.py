@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,18 @@ class TestBatchRoundTrip:
         """The client cuts batches by message_size: it must be exact."""
         data = wire.encode_batch(1, messages)
         assert len(data) == wire.BATCH_OVERHEAD + sum(wire.message_size(m) for m in messages)
+
+
+    @given(messages=messages_strategy, limit=st.integers(min_value=0, max_value=5000))
+    def test_surely_fits_never_says_yes_to_a_batch_over_the_limit(self, messages: list[Message], limit: int) -> None:
+        """The client skips measuring each message when surely_fits says yes: it must be an upper bound."""
+        if wire.surely_fits(messages, limit):
+            assert sum(wire.message_size(m) for m in messages) <= limit
+
+    def test_surely_fits_counts_a_topic_in_bytes(self) -> None:
+        message = Message("ü" * 20, None, b"x", 0)  # 20 characters, 40 bytes
+        assert not wire.surely_fits([message], wire.message_size(message) - 1)
+        assert wire.surely_fits([Message("t", None, b"x", 0)], 100)
 
 
 class TestStrictDecoding:
@@ -180,6 +193,107 @@ class TestLiveCollector:
             assert collector.pipeline is not None and collector.pipeline.stats().dropped == {}
         finally:
             collector.close(0.5)
+
+
+class TestFirstBatch:
+    """A new connection's HELLO and first BATCH go out together: one round trip to the collector, not two."""
+
+    @staticmethod
+    def fake_collector(path: str, max_frame: int, frames: list[tuple[int, int]]) -> threading.Thread:
+        """Answers WELCOME only once it holds the HELLO and a whole BATCH (a client that waits for the WELCOME
+        before it sends gets nothing); then an ACK for each BATCH. ``frames``: (type, size) of each received."""
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.listen(1)
+
+        def read_frame(conn: socket.socket) -> tuple[int, bytes]:
+            header = recv_exactly(conn, wire.HEADER.size)
+            kind, length = wire.parse_header(header, wire.DEFAULT_MAX_FRAME, wire.CLIENT_TYPES)
+            frames.append((kind, wire.HEADER.size + length))
+            return kind, recv_exactly(conn, length)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            listener.close()
+            with conn:
+                conn.settimeout(10)
+                assert read_frame(conn)[0] == wire.HELLO
+                welcomed = False
+                with contextlib.suppress(OSError, AssertionError):
+                    while True:
+                        kind, payload = read_frame(conn)
+                        assert kind == wire.BATCH
+                        seq, _messages = wire.decode_batch(payload)
+                        reply = wire.encode_ack(seq, wire.ACCEPTED)
+                        conn.sendall(reply if welcomed else wire.encode_welcome(max_frame) + reply)
+                        welcomed = True
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        return thread
+
+    def test_the_first_batch_does_not_wait_for_the_welcome(self, tmp_path: Path) -> None:
+        path = str(tmp_path / "c.sock")
+        frames: list[tuple[int, int]] = []
+        server = self.fake_collector(path, wire.DEFAULT_MAX_FRAME, frames)
+        transport = CollectorTransport(path)
+        transport.open()
+        assert transport.send([Message("t", None, b"first", 0)], 3.0) == [None]
+        assert transport.send([Message("t", None, b"second", 0)], 3.0) == [None]
+        transport.close(1.0)
+        server.join(10)
+        assert [kind for kind, _ in frames] == [wire.HELLO, wire.BATCH, wire.BATCH]
+
+    def test_a_first_batch_over_the_smallest_frame_learns_the_limit_first(self, tmp_path: Path) -> None:
+        """More than any collector surely takes (64 KiB): the WELCOME is read first, and the batch is cut to
+        the collector's frame limit."""
+        path = str(tmp_path / "c.sock")
+        frames: list[tuple[int, int]] = []
+        listener_limit = wire.MIN_MAX_FRAME
+        server = self.fake_welcome_first(path, listener_limit, frames)
+        transport = CollectorTransport(path)
+        messages = [Message("t", None, os.urandom(1000), 0) for _ in range(200)]
+        assert transport.send(messages, 5.0) == [None] * 200
+        transport.close(1.0)
+        server.join(10)
+        batches = [size for kind, size in frames if kind == wire.BATCH]
+        assert len(batches) >= 4 and max(batches) <= listener_limit, frames
+
+    @staticmethod
+    def fake_welcome_first(path: str, max_frame: int, frames: list[tuple[int, int]]) -> threading.Thread:
+        """A collector that answers HELLO at once (as the real one does), then ACKs each BATCH."""
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(path)
+        listener.listen(1)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            listener.close()
+            with conn, contextlib.suppress(OSError, wire.FrameError):
+                conn.settimeout(10)
+                while True:
+                    header = recv_exactly(conn, wire.HEADER.size)
+                    kind, length = wire.parse_header(header, max_frame, wire.CLIENT_TYPES)
+                    payload = recv_exactly(conn, length)
+                    frames.append((kind, wire.HEADER.size + length))
+                    if kind == wire.HELLO:
+                        conn.sendall(wire.encode_welcome(max_frame))
+                    else:
+                        conn.sendall(wire.encode_ack(wire.decode_batch(payload)[0], wire.ACCEPTED))
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        return thread
+
+
+def recv_exactly(conn: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = conn.recv(count - len(data))
+        if not chunk:
+            raise ConnectionResetError("closed")
+        data += chunk
+    return data
 
 
 class TestConfigOption:
