@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import kafkalog
@@ -34,3 +36,23 @@ def table(header: list[str], rows: list[list[str]]) -> str:
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def start_collect(bootstrap: str, sock: Path, *extra: str) -> subprocess.Popen[bytes]:
+    """``kafkalog collect`` on ``sock`` (``extra``: more of its flags), returned once it answers."""
+    from kafkalog.transports.collector import query_stats
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "kafkalog", "collect", "--socket", str(sock),
+                             "--bootstrap-servers", bootstrap, *extra], stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            query_stats(str(sock), timeout=1.0)
+            return proc
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("the collector did not start") from None
+            time.sleep(0.1)

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import code_version, progress, table
+from _common import code_version, progress, start_collect, table
 
 from kafkalog import KafkaHandler
 from kafkalog.testing import LocalKafka, create_topic, read_records
@@ -53,18 +53,7 @@ LISTENER = Path(__file__).with_name("_socket_listener.py")
 @contextlib.contextmanager
 def running_collector(bootstrap: str, directory: Path) -> Iterator[Path]:
     sock = directory / "collector.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "kafkalog", "collect", "--socket", str(sock),
-                             "--bootstrap-servers", bootstrap], stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            query_stats(str(sock), timeout=1.0)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the collector did not start") from None
-            time.sleep(0.1)
+    proc = start_collect(bootstrap, sock)
     try:
         yield sock
     finally:

@@ -40,11 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import code_version, progress, table
+from _common import code_version, progress, start_collect, table
 
 from kafkalog.testing import LocalKafka, create_topic
 from kafkalog.testing.reader import count_records, read_records
-from kafkalog.transports.collector import CollectorTransport, query_stats
+from kafkalog.transports.collector import CollectorTransport
 from kafkalog.typing import Message
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,18 +147,7 @@ def broker_connections(port: int) -> set[int]:
 def collector_process(bootstrap: str, directory: Path) -> Iterator[tuple[Path, int]]:
     """``kafkalog collect`` (kafka-python, as the producer mode's workers) on a socket in ``directory``."""
     sock = directory / "collector.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "kafkalog", "collect", "--socket", str(sock),
-                             "--bootstrap-servers", bootstrap, "--transport", "kafka-python"],
-                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            query_stats(str(sock), timeout=1.0)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the collector did not start") from None
-            time.sleep(0.1)
+    proc = start_collect(bootstrap, sock, "--transport", "kafka-python")
     warm_topic = f"bench-warmup-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, warm_topic)
     transport = CollectorTransport(str(sock))  # its producer connected before the runs: its connections not counted
