@@ -152,6 +152,12 @@ def _with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
         # per-partition order survives librdkafka's internal retries, and they write no duplicates
         settings["enable.idempotence"] = True
     settings.update(config)
+    if "message.timeout.ms" in settings and not _names_of("message.timeout.ms") & set(config):
+        # our default must stay above a linger the user raised (librdkafka refuses message.timeout.ms <= linger.ms)
+        linger = settings.get("linger.ms", settings.get("queue.buffering.max.ms", 0))
+        if isinstance(linger, (int, float)) and not isinstance(linger, bool):
+            settings["message.timeout.ms"] = max(settings["message.timeout.ms"],
+                                                 int(linger) + settings.get("request.timeout.ms", 10_000))
     return settings
 
 

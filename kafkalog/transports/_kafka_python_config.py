@@ -161,4 +161,28 @@ def validate(producer_config: Mapping[str, Any], options: ClientOptions | None =
         raise ConfigError(f"{origin_of('security_protocol', origin)}={protocol!r} needs sasl_mechanism")
     if "acks" in origin and config["acks"] != "all" and "enable_idempotence" not in config:
         config["enable_idempotence"] = False  # needs acks='all'; kafka-python would turn it off with a warning
-    return {**DEFAULTS, **config}
+    merged = {**DEFAULTS, **config}
+    if "delivery_timeout_ms" not in producer_config:  # our default stays above a raised linger or request timeout
+        merged["delivery_timeout_ms"] = max(merged["delivery_timeout_ms"],
+                                            merged["linger_ms"] + merged["request_timeout_ms"])
+    _check_delivery_timeout(merged, producer_config, origin)
+    return merged
+
+
+def _check_delivery_timeout(config: Mapping[str, Any], user: Mapping[str, Any], origin: Mapping[str, str]) -> None:
+    """kafka-python refuses this when the producer is built, on the worker thread: every record would then fail
+    as a broker error. Say it here, naming where each of the three values came from."""
+
+    def named(key: str) -> str:
+        if key in origin:
+            return f"{origin[key]} ({config[key]} ms)"
+        return f"{key}={config[key]}" + ("" if key in user else " (kafkalog's default)")
+
+    # (only a delivery_timeout_ms the user set can be too low: kafkalog raises its own default to fit)
+
+    delivery, linger, request = (config[name] for name in ("delivery_timeout_ms", "linger_ms", "request_timeout_ms"))
+    if delivery < linger + request:
+        raise ConfigError(
+            f"producer_config: {named('delivery_timeout_ms')} must be at least linger_ms + request_timeout_ms "
+            f"({named('linger_ms')} + {named('request_timeout_ms')}), or kafka-python refuses to start; "
+            f"set delivery_timeout_ms to {linger + request} or more, or lower the others")

@@ -280,6 +280,31 @@ class TestProducerConfig:
         assert isinstance(err, ConfigTypeError)
         assert f"producer_config: {name}" in str(err)
 
+    @pytest.mark.parametrize("options", [{"producer_config": {"delivery_timeout_ms": 5000}},
+                                         {"producer_config": {"delivery_timeout_ms": 30000, "linger_ms": 25000}},
+                                         {"producer_config": {"delivery_timeout_ms": 30000}, "producer_linger": 25}])
+    def test_delivery_timeout_below_linger_plus_request_names_them(self, options: dict[str, Any]) -> None:
+        """kafka-python refuses delivery_timeout_ms < linger_ms + request_timeout_ms when the producer is built (on
+        the worker, where every record would fail): refused at construction instead, naming the three."""
+        err = error_of(**options)
+        assert isinstance(err, ConfigError)
+        assert "delivery_timeout_ms=30000 must" in str(err) or "delivery_timeout_ms=5000 must" in str(err)
+        assert "request_timeout_ms=10000 (kafkalog's default)" in str(err)
+        assert ("producer_linger (25000 ms)" if "producer_linger" in options else "linger_ms=") in str(err)
+
+    @pytest.mark.parametrize(("options", "expected"), [({"producer_linger": 25}, 35000),
+                                                       ({"producer_config": {"request_timeout_ms": 40000}}, 40005),
+                                                       ({}, 30000)])
+    def test_default_delivery_timeout_rises_above_linger_plus_request(self, options: dict[str, Any],
+                                                                      expected: int) -> None:
+        """kafkalog's own delivery_timeout_ms default never makes a raised linger or request timeout fail."""
+        assert make(**options).transport_settings["delivery_timeout_ms"] == expected
+
+    def test_delivery_timeout_equal_to_linger_plus_request_is_accepted(self) -> None:
+        """The boundary kafka-python accepts is accepted."""
+        config = make(producer_config={"delivery_timeout_ms": 10005}).transport_settings
+        assert config["delivery_timeout_ms"] == 10005
+
     def test_user_options_override_defaults(self) -> None:
         """producer_config wins over kafkalog's kafka-python defaults, which fill the rest."""
         settings = make(producer_config={"linger_ms": 50}).transport_settings

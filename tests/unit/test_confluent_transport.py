@@ -213,6 +213,20 @@ class TestDefaults:
         assert "message.timeout.ms" not in settings and "linger.ms" not in settings
         assert settings["delivery.timeout.ms"] == 60_000
 
+    @pytest.mark.parametrize(("producer_config", "expected"), [({"linger.ms": 45_000}, 55_000),
+                                                               ({"queue.buffering.max.ms": 40_000}, 50_000),
+                                                               ({"linger.ms": 100}, 30_000)])
+    def test_default_message_timeout_stays_above_a_raised_linger(self, producer_config: dict[str, Any],
+                                                                 expected: int) -> None:
+        """librdkafka refuses message.timeout.ms <= linger.ms: a linger the user raised past our default is not
+        refused because of a default they never set."""
+        assert make(producer_config).transport_settings["message.timeout.ms"] == expected
+
+    def test_producer_linger_past_the_default_message_timeout_is_accepted(self) -> None:
+        settings = KafkaLogConfig(bootstrap_servers=BOOTSTRAP, topic="logs", transport="confluent",
+                                  producer_linger=45).transport_settings
+        assert (settings["linger.ms"], settings["message.timeout.ms"]) == (45_000, 55_000)
+
     @pytest.mark.parametrize("acks", [0, 1, "1"])
     def test_no_idempotence_without_acks_all(self, acks: Any) -> None:
         assert "enable.idempotence" not in validate({"acks": acks})
