@@ -167,10 +167,27 @@ class TestCelery:
                                           "control_folder": str(DATA / "control"), "polling_interval": 0.05}},
                 result_backend=f"file://{{DATA / 'results'}}", broker_connection_retry_on_startup=True)
 
+            # Celery's own lines in a file too (shown on a failure: the worker logs only to its handlers).
+            # Not a FileHandler: billiard forks children from a thread, and a child forked while another thread
+            # was writing would inherit the buffered file's lock held, and hang on its first line.
+            class Lines(logging.Handler):
+
+                def __init__(self, path):
+                    super().__init__()
+                    self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+                def emit(self, record):
+                    try:
+                        os.write(self.fd, (self.format(record) + "\\n").encode())
+                    except Exception:
+                        self.handleError(record)
+
             @setup_logging.connect
             def configure(loglevel=None, **kwargs):
                 handler = KafkaHandler(collector={str(collector_at)!r}, topic={topic!r})
-                logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+                own = Lines({str(tmp_path / "celery.log")!r})
+                own.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+                logging.basicConfig(level=logging.INFO, handlers=[handler, own], force=True)
 
             log = logging.getLogger("tasks")
 
@@ -182,6 +199,7 @@ class TestCelery:
             if __name__ == "__main__":
                 import json, time
                 results = [work.delay(seq) for seq in range({self.TASKS})]
+                (DATA / "queued").touch()
                 deadline = time.monotonic() + 240
                 while not all(r.ready() for r in results) and time.monotonic() < deadline:
                     time.sleep(0.1)
@@ -190,19 +208,38 @@ class TestCelery:
                     sys.exit(f"tasks without a result after 240 s: {{late}}")
                 print(json.dumps([r.get(timeout=10) for r in results]))
         """))
-        worker = _server([sys.executable, "-m", "celery", "-A", "task_app", "worker", "--pool", "prefork",
-                          "--concurrency", "4", "--max-tasks-per-child", str(self.PER_CHILD), "--loglevel",
-                          "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"], tmp_path)
+        celery_log = tmp_path / "celery.log"
+
+        def worker_log() -> str:
+            return celery_log.read_text(errors="replace") if celery_log.exists() else ""
+
+        # Every task queued before the worker starts. kombu's filesystem transport (5.7), the message broker here,
+        # creates a message file under its final name and writes it after: a worker reading the queue meanwhile
+        # reads it empty, and exits (JSONDecodeError, "Unrecoverable error", said only in its log). Two processes
+        # creating its binding file at once race the same way.
+        sender = subprocess.Popen([sys.executable, "task_app.py"], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
         try:
-            sender = subprocess.run([sys.executable, "task_app.py"], check=False, cwd=tmp_path,
-                                    capture_output=True, text=True, timeout=300,
-                                    env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
-            if sender.returncode != 0 and worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGABRT)  # every pool process shows its threads' stacks (faulthandler)
+            wait_until(lambda: (data / "queued").exists() or sender.poll() is not None, timeout=120,
+                       message="the tasks were not queued")
+            worker = _server([sys.executable, "-m", "celery", "-A", "task_app", "worker", "--pool", "prefork",
+                              "--concurrency", "4", "--max-tasks-per-child", str(self.PER_CHILD), "--loglevel",
+                              "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"], tmp_path)
+            try:
+                out, err = sender.communicate(timeout=300)
+                worker_state = f"worker exit status {worker.poll()}"
+                if sender.returncode != 0 and worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGABRT)  # every pool process shows its stacks (faulthandler)
+            finally:
+                stderr = _stop(worker, tmp_path)
         finally:
-            stderr = _stop(worker, tmp_path)
-        assert sender.returncode == 0, sender.stderr[-3000:] + stderr[-20000:]
-        results = json.loads(sender.stdout.strip().splitlines()[-1])
+            if sender.poll() is None:
+                sender.kill()
+                sender.communicate()
+        assert sender.returncode == 0, "\n".join((err[-3000:], worker_state, "celery.log:", worker_log()[-6000:],
+                                                  "worker stderr:", stderr[-20000:]))
+        results = json.loads(out.strip().splitlines()[-1])
         assert all(kafka == [] for _, kafka in results), "a pool process imported a Kafka client"
         children = Counter(pid for pid, _ in results)
         assert len(children) >= self.TASKS // self.PER_CHILD, children

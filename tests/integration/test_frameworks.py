@@ -267,17 +267,38 @@ def celery_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -
     topic = f"t-celery-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap, topic)
     env = _env(kafka_bootstrap, topic, CELERY_DATA_DIR=str(tmp_path / "celery-data"))
-    server = _Server([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
-                      "--concurrency", "2", "--max-tasks-per-child", str(MAX_TASKS_PER_CHILD),
-                      "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
-                     cwd=EXAMPLES, env=env, logs=tmp_path)
+    # Every task queued before the worker starts. kombu's filesystem transport (5.7), the example's message broker,
+    # creates a message file under its final name and writes it after: a worker reading the queue meanwhile reads
+    # it empty and exits (JSONDecodeError, "Unrecoverable error"). A real broker has no such race.
+    sender = subprocess.Popen([sys.executable, "celery_app.py", str(CELERY_TASKS)], cwd=EXAMPLES, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    queue = tmp_path / "celery-data" / "queue"
+
+    def queued() -> bool:
+        assert sender.poll() is None, sender.communicate()[1][-6000:]
+        return queue.is_dir() and sum(1 for f in queue.glob("*.msg") if f.stat().st_size) >= CELERY_TASKS
+
+    server = None
     try:
-        sender = _run([sys.executable, "celery_app.py", str(CELERY_TASKS)], cwd=EXAMPLES, env=env, timeout=120)
-        assert sender.returncode == 0, sender.stderr + server.stderr()[-6000:]
+        _poll(f"{CELERY_TASKS} tasks queued", queued)
+        server = _Server([sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
+                          "--concurrency", "2", "--max-tasks-per-child", str(MAX_TASKS_PER_CHILD),
+                          "--loglevel", "INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+                         cwd=EXAMPLES, env=env, logs=tmp_path)
+        try:
+            _, sender_err = sender.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(sender.pid, signal.SIGKILL)
+            _, sender_err = sender.communicate()
+        assert sender.returncode == 0, sender_err + server.stderr()[-6000:]
         status = server.stop(signal.SIGTERM)
         yield _Run(_events(kafka_bootstrap, topic), server.stderr(), status)
     finally:
-        server.kill()
+        if sender.poll() is None:
+            os.killpg(sender.pid, signal.SIGKILL)
+            sender.communicate()
+        if server is not None:
+            server.kill()
 
 
 class TestCeleryPrefork:
