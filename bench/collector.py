@@ -107,10 +107,25 @@ def per_call(makers: dict[str, Callable[[], logging.Handler]], calls: int, round
 
 
 CELERY_APP = """
-import logging, os
+import logging, os, time, uuid
 from pathlib import Path
 from celery import Celery
 from celery.signals import setup_logging
+from kombu.transport import filesystem
+
+
+def _put_whole(self, queue, payload, **kwargs):
+    # kombu's filesystem transport (5.7) creates a message file under its final name and writes it after: a worker
+    # reading the queue meanwhile reads it empty and exits (JSONDecodeError), which stopped loaded runs. Written
+    # under a hidden name and renamed, a message appears whole.
+    name = f"{int(round(time.monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+    hidden = os.path.join(self.data_folder_out, f".{name}.part")
+    with open(hidden, "wb") as f:
+        f.write(filesystem.str_to_bytes(filesystem.dumps(payload)))
+    os.rename(hidden, os.path.join(self.data_folder_out, name))
+
+
+filesystem.Channel._put = _put_whole
 
 DATA = Path(os.environ["BENCH_DATA"])
 for folder in ("queue", "control", "results"):
