@@ -154,11 +154,23 @@ def _with_defaults(config: Mapping[str, Any]) -> dict[str, Any]:
     settings.update(config)
     if "message.timeout.ms" in settings and not _names_of("message.timeout.ms") & set(config):
         # our default must stay above a linger the user raised (librdkafka refuses message.timeout.ms <= linger.ms)
-        linger = settings.get("linger.ms", settings.get("queue.buffering.max.ms", 0))
-        if isinstance(linger, (int, float)) and not isinstance(linger, bool):
-            settings["message.timeout.ms"] = max(settings["message.timeout.ms"],
-                                                 int(linger) + settings.get("request.timeout.ms", 10_000))
+        linger = _milliseconds(settings.get("linger.ms", settings.get("queue.buffering.max.ms", 0)))
+        request = _milliseconds(settings.get("request.timeout.ms", 10_000))
+        if linger is not None and request is not None:
+            settings["message.timeout.ms"] = max(settings["message.timeout.ms"], linger + request)
     return settings
+
+
+def _milliseconds(value: Any) -> int | None:
+    """A librdkafka duration as given (an int, a float, or a string of digits); None for anything else, which
+    librdkafka's own check then refuses with its message."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 _QUOTED = re.compile(r'"([A-Za-z0-9_.\-]+)"|`([A-Za-z0-9_.\-]+)`')

@@ -171,14 +171,13 @@ def validate(producer_config: Mapping[str, Any], options: ClientOptions | None =
 
 def _check_delivery_timeout(config: Mapping[str, Any], user: Mapping[str, Any], origin: Mapping[str, str]) -> None:
     """kafka-python refuses this when the producer is built, on the worker thread: every record would then fail
-    as a broker error. Say it here, naming where each of the three values came from."""
+    as a broker error. Say it here, naming where each of the three values came from (only a delivery_timeout_ms
+    the user set can be too low: :func:`validate` raises kafkalog's own default to fit)."""
 
     def named(key: str) -> str:
         if key in origin:
             return f"{origin[key]} ({config[key]} ms)"
         return f"{key}={config[key]}" + ("" if key in user else " (kafkalog's default)")
-
-    # (only a delivery_timeout_ms the user set can be too low: kafkalog raises its own default to fit)
 
     delivery, linger, request = (config[name] for name in ("delivery_timeout_ms", "linger_ms", "request_timeout_ms"))
     if delivery < linger + request:

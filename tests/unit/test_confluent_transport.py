@@ -215,7 +215,9 @@ class TestDefaults:
 
     @pytest.mark.parametrize(("producer_config", "expected"), [({"linger.ms": 45_000}, 55_000),
                                                                ({"queue.buffering.max.ms": 40_000}, 50_000),
-                                                               ({"linger.ms": 100}, 30_000)])
+                                                               ({"linger.ms": 100}, 30_000),
+                                                               ({"linger.ms": "45000", "request.timeout.ms": "20000"},
+                                                                65_000)])
     def test_default_message_timeout_stays_above_a_raised_linger(self, producer_config: dict[str, Any],
                                                                  expected: int) -> None:
         """librdkafka refuses message.timeout.ms <= linger.ms: a linger the user raised past our default is not
