@@ -98,7 +98,6 @@ class Collector:
         self._sessions: OrderedDict[bytes, int] = OrderedDict()
         self._clients: dict[int, ClientInfo] = {}
         self._recent: deque[ClientInfo] = deque(maxlen=_RECENT_CLIENTS)
-        self._tasks: set[asyncio.Task[None]] = set()
         self._disk_writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="kafkalog-collector-disk")
         self.totals: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
@@ -167,10 +166,13 @@ class Collector:
             loop.run_forever()
         finally:
             self._ready.set()
-            for task in list(self._tasks):
+            # every task, also a client's that was accepted but has not started yet (as asyncio.run does): one left
+            # pending would be destroyed with the loop ("coroutine '_serve' was never awaited")
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
                 task.cancel()
-            if self._tasks:
-                loop.run_until_complete(asyncio.gather(*self._tasks, return_exceptions=True))
+            if tasks:
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             loop.close()
 
     def close(self, timeout: float | None = None) -> CloseReport:
@@ -207,16 +209,11 @@ class Collector:
     # --- serving one client ------------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
         try:
             await self._serve_client(reader, writer)
         except asyncio.CancelledError:
             pass  # the collector is closing
         finally:
-            if task is not None:
-                self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

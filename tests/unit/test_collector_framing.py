@@ -336,3 +336,51 @@ class TestFlood:
             assert query_stats(path)["cut_off"] == {"flood": 1}
         finally:
             collector.close(0.5)
+
+
+def _close_while_clients_connect(path: str) -> None:
+    """A collector closed while a thread connects to it as fast as it can (30 connections in first)."""
+    collector = Collector(KafkaLogConfig(bootstrap_servers="127.0.0.1:1", topic="unused", transport=MemoryTransport()),
+                          ListenSettings(path))
+    collector.start()
+    stop = threading.Event()
+    conns: list[socket.socket] = []
+
+    def connect() -> None:
+        while not stop.is_set():
+            conn = socket.socket(socket.AF_UNIX)
+            try:
+                conn.connect(path)
+            except OSError:
+                conn.close()
+                return
+            conns.append(conn)
+
+    storm = threading.Thread(target=connect)
+    storm.start()
+    deadline = time.monotonic() + 10
+    while len(conns) < 30 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    collector.close(2.0)
+    stop.set()
+    storm.join(10)
+    for conn in conns:
+        conn.close()
+
+
+class TestClosing:
+    @pytest.mark.slow
+    def test_clients_connecting_while_it_closes_leave_no_task_behind(self, tmp_path: Path) -> None:
+        """A client accepted just before the collector closes has a task that has not started yet: it is cancelled
+        with the rest, not destroyed with the loop ("coroutine '_serve' was never awaited", seen in a loaded run).
+        The old code left one in each of 3 runs of 12 rounds."""
+        import gc
+        import warnings
+
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            for round_ in range(12):
+                _close_while_clients_connect(str(tmp_path / f"c{round_}.sock"))
+                gc.collect()
+        never_awaited = [str(w.message) for w in seen if "never awaited" in str(w.message)]
+        assert never_awaited == []
