@@ -80,6 +80,19 @@ class ClientInfo:
                 "cut_off": self.cut_off, "closed_at": self.closed_at}
 
 
+def _cancel_every_task(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel and await every task of ``loop`` (as ``asyncio.run`` does), also a client's that was accepted but has
+    not started yet, and again for those that connections accepted meanwhile start: a task left pending is destroyed
+    with the loop ("coroutine '_serve' was never awaited", "Task was destroyed but it is pending!")."""
+    for _ in range(100):  # the listener is closed: only connections already accepted can add tasks
+        tasks = asyncio.all_tasks(loop)
+        if not tasks:
+            return
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
 class Collector:
     """``Collector(config, ListenSettings(path)).start()``; ``close(timeout)`` stops accepting and drains."""
 
@@ -166,13 +179,7 @@ class Collector:
             loop.run_forever()
         finally:
             self._ready.set()
-            # every task, also a client's that was accepted but has not started yet (as asyncio.run does): one left
-            # pending would be destroyed with the loop ("coroutine '_serve' was never awaited")
-            tasks = asyncio.all_tasks(loop)
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            _cancel_every_task(loop)
             loop.close()
 
     def close(self, timeout: float | None = None) -> CloseReport:
